@@ -1,0 +1,120 @@
+# gothreads -- developer targets.  The README's two commands are `make demo` and
+# `make check`; CI runs `make check` through .ci/run.
+#
+#   make build      build the extension in place (for the default Python)
+#   make debug      the same with debug C flags and assertions on (GOTHREADS_DEBUG=1)
+#   make test       venv + pip install .[test] + pytest, for each of $(PYTHONS)
+#   make ctest      the C-level runtime test, plain build
+#   make sanitize   the C-level test under ASan+UBSan, then under TSan
+#   make cross-test the C-level test and its negative control for aarch64 under qemu
+#   make bench      the pytest-benchmark suites against the stdlib executor (JSON in bench/results)
+#   make demo       venv + install + python -m gothreads (the main job)
+#   make check      everything CI runs
+#   make clean
+
+PYTHONS ?= 3.11 3.13
+PY ?= 3.11
+CC ?= gcc
+ARCH := $(shell uname -m)
+VENV = .venv/py$(1)
+pyexe = $(shell tools/find-python $(1))
+
+CORE_SRC = csrc/runtime.c csrc/stack.c csrc/os_linux.c
+# Raw-M code: no stack protector, never sanitized (see csrc/m_raw.c).
+RAW_SRC = csrc/m_raw.c csrc/freem.c
+RAW_CFLAGS = -fno-stack-protector -fno-sanitize=all
+CWARN = -Wall -Wextra -Werror -std=gnu11
+ifeq ($(ARCH),x86_64)
+ASM_SRC = csrc/arch/sys_linux_amd64.S
+else ifeq ($(ARCH),aarch64)
+ASM_SRC = csrc/arch/sys_linux_arm64.S
+RAW_CFLAGS += -mno-outline-atomics
+endif
+CTEST = tests/c/test_runtime.c
+CYCLES ?= 100000
+QEMU_CYCLES ?= 4000
+TSAN_CYCLES ?= 20000
+OUT = build/ctest
+
+.PHONY: build debug test ctest sanitize cross-test bench demo check clean tools
+
+build:
+	python setup.py build_ext --inplace
+
+debug:
+	GOTHREADS_DEBUG=1 python setup.py build_ext --inplace --force
+
+venv-%:
+	@test -x $(call VENV,$*)/bin/python || $(call pyexe,$*) -m venv $(call VENV,$*)
+	$(call VENV,$*)/bin/python -m pip install -q --upgrade pip
+	$(call VENV,$*)/bin/python -m pip install -q '.[test]'
+
+test-%: venv-%
+	cd tests && ../$(call VENV,$*)/bin/python -m pytest -q -p no:cacheprovider .
+
+test: $(addprefix test-,$(PYTHONS))
+
+# One object per source so the raw files get their own flags; $(1)=name $(2)=cc $(3)=flags
+define ctest_build
+	mkdir -p $(OUT)/$(1)
+	$(2) $(3) $(RAW_CFLAGS_$(1)) -c csrc/m_raw.c -o $(OUT)/$(1)/m_raw.o
+	$(2) $(3) $(RAW_CFLAGS_$(1)) -c csrc/freem.c -o $(OUT)/$(1)/freem.o
+	$(2) $(3) $(SAN_$(1)) $(CTEST) $(CORE_SRC) $(OUT)/$(1)/m_raw.o $(OUT)/$(1)/freem.o \
+	    $(ASM_$(1)) -o $(OUT)/$(1)/test_runtime -lpthread
+endef
+CFLAGS_C = -O2 -g $(CWARN) -DGT_HAVE_RAW_M -Icsrc
+RAW_CFLAGS_plain = $(RAW_CFLAGS)
+RAW_CFLAGS_asan = $(RAW_CFLAGS)
+RAW_CFLAGS_tsan = $(RAW_CFLAGS)
+SAN_asan = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_tsan = -fsanitize=thread
+ASM_plain = $(ASM_SRC)
+ASM_asan = $(ASM_SRC)
+ASM_tsan = $(ASM_SRC)
+
+ctest:
+	$(call ctest_build,plain,$(CC),$(CFLAGS_C))
+	$(OUT)/plain/test_runtime $(CYCLES)
+
+sanitize:
+	$(call ctest_build,asan,$(CC),$(CFLAGS_C) -O1)
+	GT_TEST_FOREIGN_RUNTIME=asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(OUT)/asan/test_runtime $(CYCLES)
+	$(call ctest_build,tsan,$(CC),$(CFLAGS_C) -O1)
+	GT_TEST_FOREIGN_RUNTIME=tsan TSAN_OPTIONS="halt_on_error=1 die_after_fork=0 suppressions=$(CURDIR)/tests/c/tsan.supp" \
+	    setarch $(ARCH) -R $(OUT)/tsan/test_runtime $(TSAN_CYCLES) 4096
+
+# aarch64 under qemu-user: the runtime, the arm64 assembly, and two negative controls
+# (a premature reap, an exitThread that writes its stack after the release store),
+# each of which must fail.
+A64CC = aarch64-linux-gnu-gcc
+A64FLAGS = -O2 -g $(CWARN) -static -DGT_HAVE_RAW_M -Icsrc
+A64RAW = -fno-stack-protector -mno-outline-atomics
+A64SRC = $(CTEST) $(CORE_SRC) csrc/arch/sys_linux_arm64.S
+cross-test:
+	mkdir -p $(OUT)/arm64
+	$(A64CC) $(A64FLAGS) -c csrc/m_raw.c $(A64RAW) -o $(OUT)/arm64/m_raw.o
+	$(A64CC) $(A64FLAGS) -c csrc/freem.c $(A64RAW) -o $(OUT)/arm64/freem.o
+	$(A64CC) $(A64FLAGS) $(A64SRC) $(OUT)/arm64/m_raw.o $(OUT)/arm64/freem.o -o $(OUT)/arm64/test_runtime
+	$(A64CC) $(A64FLAGS) -DGT_TEST_PREMATURE_REAP $(A64SRC) $(OUT)/arm64/m_raw.o $(OUT)/arm64/freem.o -o $(OUT)/arm64/neg_reap
+	$(A64CC) $(A64FLAGS) -DGT_TEST_BROKEN_EXIT $(A64SRC) $(OUT)/arm64/m_raw.o $(OUT)/arm64/freem.o -o $(OUT)/arm64/neg_exit
+	GT_TEST_FOREIGN_RUNTIME=qemu qemu-aarch64-static $(OUT)/arm64/test_runtime $(QEMU_CYCLES)
+	tools/expect-failure GT_TEST_FOREIGN_RUNTIME=qemu qemu-aarch64-static $(OUT)/arm64/neg_reap $(QEMU_CYCLES)
+	tools/expect-failure GT_TEST_FOREIGN_RUNTIME=qemu qemu-aarch64-static $(OUT)/arm64/neg_exit $(QEMU_CYCLES)
+
+bench: venv-$(PY)
+	mkdir -p bench/results
+	$(call VENV,$(PY))/bin/python -m pytest bench -q -p no:cacheprovider \
+	    --benchmark-json=bench/results/bench-$(PY).json
+
+demo: venv-$(PY)
+	$(call VENV,$(PY))/bin/python -m gothreads
+
+# Debian packages the checks need (root only; CI runs as root).
+tools:
+	@tools/ensure-debs gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+
+check: tools test ctest sanitize cross-test
+
+clean:
+	rm -rf build .venv bench/results gothreads/*.so gothreads/_runtime.c *.egg-info

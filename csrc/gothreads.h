@@ -1,0 +1,76 @@
+/*
+ * gothreads.h -- the C runtime's one face to Cython (gothreads/includes/runtime.pxd
+ * mirrors it, in this order).  Everything else in csrc/ is internal.
+ *
+ * Errors are returned as negative errno values; nothing here raises into Python.
+ * Every function is safe to call without the GIL, and none of them ever takes it.
+ */
+#ifndef GOTHREADS_H
+#define GOTHREADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The kinds of M.  A "python" M is a pthread M whose body the bridge provides. */
+typedef enum gt_mkind {
+    GT_M_RAW = 0,     /* clone() + assembly exitThread; the body may not call libc */
+    GT_M_PTHREAD = 1, /* joinable pthread on a runtime stack; reaped after tryjoin */
+} gt_mkind;
+
+/* The body of an M.  For a raw M it must be built with gt_raw_fn rules (see m_raw.c). */
+typedef void (*gt_mfn)(void *arg);
+
+typedef struct gt_stats {
+    uint64_t ms_created;         /* Ms whose thread was started */
+    uint64_t ms_exited;          /* Ms that reached mexit (now on freem or reaped) */
+    uint64_t ms_reaped;          /* Ms whose stack and record were reclaimed */
+    uint64_t ms_live;            /* ms_created - ms_exited */
+    uint64_t freem_len;          /* ms_exited - ms_reaped */
+    uint64_t freem_pushbacks;    /* reap scans that had to push Ms back onto freem */
+    uint64_t stacks_mapped;      /* stacks currently mmap'd (in use or cached) */
+    uint64_t stacks_cached;      /* of which sit in the LIFO cache */
+    uint64_t stack_bytes_mapped; /* bytes of those mappings, guard pages included */
+    uint64_t stack_cache_limit;  /* most stacks the cache keeps */
+} gt_stats;
+
+/* Start one M of `kind` running fn(arg) on a runtime stack of `stack_size` bytes
+ * (0: the default, as for a normal pthread).  Reaps freem first, as Go's allocm does.
+ * Returns 0 or -EINVAL (bad size), -ENOSYS (raw Ms unsupported here), -EAGAIN, -ENOMEM. */
+int gt_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size);
+
+/* Reclaim every M on freem whose stack is provably unused.  Returns how many. */
+int gt_reap(void);
+
+void gt_get_stats(gt_stats *st);
+
+/* 1 if this build has raw Ms (an assembly exitThread for this OS/arch), else 0. */
+int gt_raw_supported(void);
+
+/* Page-round and validate a stack size: the rounded size, or -EINVAL. 0 -> default. */
+long gt_stack_size(size_t requested);
+size_t gt_stack_size_min(void);
+size_t gt_stack_size_max(void);
+
+/* How many freed stacks the LIFO cache keeps; surplus is unmapped (now and later). */
+void gt_set_stack_cache_limit(size_t n);
+
+/* Create `count` Ms of `kind` running fn(arg), at most `concurrency` in flight, wait
+ * for them to finish and reap them.  fn NULL: a no-op body (the only body allowed for
+ * raw Ms).  Stores the elapsed seconds.  Returns 0 or a negative errno. */
+int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
+             size_t stack_size, double *seconds);
+
+/* Set the calling thread's OS-visible name (truncated to what the OS allows). */
+void gt_set_thread_name(const char *name);
+
+/* The calling thread's M id (>0), or 0 when the caller is not a pthread M. */
+uint64_t gt_current_m(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GOTHREADS_H */

@@ -1,0 +1,169 @@
+/*
+ * runtime.h -- internal to csrc/: the M record, the scheduler globals, and the
+ * contracts between runtime.c and the per-OS, per-arch and stack files.
+ * Cython never includes this (gothreads.h is its face).
+ */
+#ifndef GOTHREADS_RUNTIME_H
+#define GOTHREADS_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gothreads.h"
+
+/* ---- the free flag: Go's three freeWait states (runtime2.go) -------------------- */
+enum {
+    GT_FREE_STACK = 0, /* the thread is gone: free the stack and drop the record */
+    GT_FREE_REF = 1,   /* our code is done with the M; the OS still owns the stack until
+                          pthread_tryjoin_np() says the kernel has cleared the tid */
+    GT_FREE_WAIT = 2,  /* the thread still runs on this stack: touch nothing */
+};
+
+/* ---- the M state machine ---------------------------------------------------------
+ * Each M is on exactly one of these lists at any moment, with one exception marked (*).
+ *
+ *   (allocm)     M_IDLE      record and stack owned by the creating thread, on no list.
+ *   (newm)       M_RUNNING   on allm (under sched.lock), freewait = WAIT; the M's own
+ *                            thread owns the stack; the record belongs to the runtime.
+ *   (mexit)      M_EXITED    on freem.  A pthread M unlinks itself from allm and pushes
+ *                            itself on freem in one sched.lock critical section, then
+ *                            stores REF and returns into glibc (which still uses the stack).
+ *                            (*) A raw M may not take sched.lock (no libc), so it pushes
+ *                            itself on freem lock-free and stays on allm until the reaper
+ *                            unlinks it; its exitThread stores STACK and ends the thread.
+ *   (reap)       freed       the reaper took it off freem, saw STACK (raw) or REF plus a
+ *                            successful tryjoin (pthread), returned the stack to the cache
+ *                            and freed the record.  Otherwise it pushes the M back.
+ *   (fork child) freed       every M but the forking thread's own is freed without a
+ *                            join: its thread does not exist in the child.
+ */
+typedef enum gt_mstate { M_IDLE, M_RUNNING, M_EXITED } gt_mstate;
+
+typedef struct gt_stack {
+    void *map;      /* mapping start: the guard page(s) */
+    size_t mapsize; /* whole mapping, guard included */
+    size_t size;    /* usable bytes above the guard */
+} gt_stack;
+
+typedef struct gt_m {
+    struct gt_m *allnext, *allprev; /* allm links; sched.lock */
+    struct gt_m *freelink;          /* freem link; written only before the push */
+    _Atomic uint32_t freewait;      /* GT_FREE_*: the only word the reaper and an
+                                       exiting thread share without a lock */
+    gt_mstate state;                /* sched.lock (raw Ms: see the (*) note) */
+    int on_allm;                    /* sched.lock */
+    gt_mkind kind;
+    uint64_t id;
+    gt_stack stack;
+    pthread_t thread;               /* pthread Ms */
+    gt_mfn fn;
+    void *arg;
+    _Atomic long *reaped;           /* churn's count of its Ms reaped, or NULL */
+    /* A raw M's TLS pointer points here, so a stray %fs/tpidr_el0 access lands in
+       the M's own record instead of the creator's TCB. */
+    _Alignas(64) unsigned char rawtls[256];
+} gt_m;
+
+/* The scheduler: one per process.  Lock order (the whole of it, GIL included):
+ *
+ *     GIL  ->  sched.lock  ->  glibc's internal locks (pthread_create, malloc, mmap)
+ *
+ * A thread may take sched.lock while it holds the GIL, never the reverse: the C
+ * runtime never takes the GIL.  The bridge still releases the GIL around gt_newm,
+ * so that creating a thread does not stall Python.  freem needs no lock: pushes are a
+ * CAS, the reaper takes the whole list with one exchange. */
+typedef struct gt_sched {
+    pthread_mutex_t lock;
+    gt_m *allm;                   /* doubly linked; sched.lock */
+    _Atomic(gt_m *) freem;        /* Treiber stack */
+    _Atomic uint64_t mnext;       /* next M id */
+    _Atomic uint64_t nmcreated, nmexited, nmreaped, npushbacks;
+} gt_sched;
+
+extern gt_sched gt_sched_g;
+
+/* ---- the freem list (runtime.c) ---------------------------------------------------- */
+/* Push [head..tail] (already linked through freelink) onto freem.  Lock-free, no libc:
+   a raw M calls this on its way out. */
+void gt_freem_push(gt_m *head, gt_m *tail);
+
+/* ---- stacks (stack.c); sched.lock held for all but the size helpers ----------------- */
+long gt_stack_round(size_t requested);
+int gt_stackalloc(size_t size, gt_stack *out);
+void gt_stackfree(gt_stack *st);        /* to the LIFO cache, or unmapped past the limit */
+void gt_stackunmap(gt_stack *st);       /* straight back to the kernel */
+void gt_stack_counts(uint64_t *mapped, uint64_t *cached, uint64_t *bytes, uint64_t *limit);
+
+/* ---- the OS layer (os_linux.c; os_darwin.c is the place for macOS) -------------------- */
+/* Start mp's pthread on mp->stack, joinable, with the worker signal mask. */
+int gt_os_newosproc(gt_m *mp, void *(*start)(void *));
+/* 0 once the kernel is done with mp's thread and its stack, else -EBUSY. */
+int gt_os_tryjoin(gt_m *mp);
+/* Start a raw M: clone onto mp->stack with every signal blocked; -ENOSYS if none. */
+int gt_os_newosproc_raw(gt_m *mp);
+size_t gt_os_default_stack_size(void);
+size_t gt_os_page_size(void);
+void gt_os_yield(void);
+
+void gt_os_setname(const char *name);
+
+/* ---- churn (runtime.c): the bookkeeping its Ms share with the churning thread ------- */
+typedef struct gt_churn_ctx {
+    gt_mfn fn;             /* the user body; NULL: none */
+    void *arg;
+    _Atomic long done;     /* bodies finished; release-incremented by the Ms */
+    _Atomic long reaped;   /* of its Ms, how many the reaper freed */
+    _Atomic long corrupt;  /* bodies whose stack probe found foreign writes */
+} gt_churn_ctx;
+
+/* A churn body's check that nobody else writes its stack while it runs: fill a buffer
+ * with a pattern, let time pass, read it back.  A reaper that hands a stack to a new M
+ * while the old thread still writes it (or the reverse) shows up here.  Raw-safe. */
+static inline int gt_stack_probe(void)
+{
+    volatile uintptr_t buf[64];
+    for (unsigned i = 0; i < 64; i++)
+        buf[i] = (uintptr_t)&buf[i] ^ 0x5a5a5a5aU;
+    for (volatile unsigned spin = 0; spin < 200; spin++)
+        ;
+    for (unsigned i = 0; i < 64; i++)
+        if (buf[i] != ((uintptr_t)&buf[i] ^ 0x5a5a5a5aU))
+            return 1;
+    return 0;
+}
+
+/* ---- raw Ms (m_raw.c, freem.c): built freestanding, never sanitized ----------------- */
+_Noreturn void gt_raw_mstart(gt_m *mp); /* entry from the clone trampoline */
+void gt_raw_churn_body(void *ctx);      /* a raw M's churn body: counts itself done */
+
+static inline void gt_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* ---- arch (arch/sys_<os>_<arch>.S): the contract, stated once ------------------------
+ * gt_clone_raw(flags, stack_top, tls, mp, fn): clone a thread with the given flags
+ *   whose stack pointer starts at stack_top (16-byte aligned) and which calls fn(mp)
+ *   there; fn never returns.  Returns the new tid to the caller, or -errno.
+ * gt_exit_thread(wait): end the calling thread (never the process), storing
+ *   GT_FREE_STACK (0) into *wait with release semantics as the last access to the
+ *   thread's stack; nothing between that store and the exit syscall touches memory. */
+long gt_clone_raw(unsigned long flags, void *stack_top, void *tls, gt_m *mp,
+                  void (*fn)(gt_m *));
+_Noreturn void gt_exit_thread(_Atomic uint32_t *wait);
+
+#ifndef NDEBUG
+#define GT_ASSERT(c) ((c) ? (void)0 : gt_throw("assertion failed: " #c))
+#else
+#define GT_ASSERT(c) ((void)0)
+#endif
+/* Go's throw: for states that cannot happen.  Constant strings only. */
+_Noreturn void gt_throw(const char *msg);
+
+#endif /* GOTHREADS_RUNTIME_H */
