@@ -1,0 +1,245 @@
+# cython: freethreading_compatible=False
+"""The thin bridge between the C runtime (csrc/) and Python.
+
+It converts arguments, turns the runtime's negative errno values into exceptions (in
+_check, the one place that does it), and provides the body of a python M: attach a
+thread state, call the callable, leave nothing behind, detach.  The public face is
+gothreads.runtime.
+"""
+import sys
+import threading
+from _thread import get_ident
+
+from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
+from libc.errno cimport EAGAIN, EFAULT, EINVAL, ENOMEM, ENOSYS, ETIMEDOUT
+from libc.string cimport strerror
+
+from gothreads.includes.runtime cimport *
+
+KINDS = ("raw", "pthread", "python")
+MAX_CONCURRENCY = 4096
+
+cdef object _DummyThread = threading._DummyThread
+cdef dict _active = threading._active
+
+
+cdef int _check(int rc) except -1:
+    """The one place where runtime errors become Python exceptions."""
+    if rc >= 0:
+        return rc
+    err = -rc
+    if err == EINVAL:
+        raise ValueError("invalid argument to the gothreads runtime")
+    if err == ENOMEM:
+        raise MemoryError("gothreads: cannot map a thread stack")
+    if err == EAGAIN:
+        raise RuntimeError("can't start new thread")
+    if err == ENOSYS:
+        raise NotImplementedError(
+            "raw Ms need an assembly exitThread for this OS/arch; this build has none")
+    if err == ETIMEDOUT:
+        raise TimeoutError("gothreads: exited Ms were not reaped in time")
+    if err == EFAULT:
+        raise SystemError("gothreads: an M's stack was written by another thread")
+    raise OSError(err, strerror(err).decode())
+
+
+def _raise_for_errno(rc):
+    """Test hook: the exception _check raises for runtime return value rc."""
+    _check(rc)
+
+
+# ---- the python M body -------------------------------------------------------------
+
+cdef void _forget_dummy_thread():
+    # threading.current_thread() in a thread that threading did not start registers a
+    # _DummyThread, which 3.9-3.12 never remove: the dict would grow by one per exited
+    # M, and a later M on the same stack (same ident) would inherit a dead object.
+    ident = get_ident()
+    t = _active.get(ident)
+    if t is not None and type(t) is _DummyThread:
+        _active.pop(ident, None)
+
+
+cdef void _run(PyObject *fn, bint owned) noexcept:
+    cdef object f = <object>fn
+    if owned:
+        Py_DECREF(f)  # the reference start_python_m handed over; `f` holds its own
+    try:
+        f()
+    except BaseException as exc:
+        # Like an uncaught exception in a threading.Thread with no excepthook: report,
+        # never let it cross into C.
+        try:
+            sys.unraisablehook(_unraisable(exc, f))
+        except BaseException:
+            pass
+    finally:
+        _forget_dummy_thread()
+
+
+cdef void _python_m_body(void *fn, bint owned) noexcept nogil:
+    # `with gil` here is PyGILState_Ensure, which creates this thread's state, and the
+    # matching Release deletes it, being the thread's outermost.  During interpreter
+    # finalization CPython 3.9-3.13 ends the thread inside Ensure (pthread_exit): the M
+    # then stays on allm, which the runtime tolerates; the process is going away.
+    with gil:
+        _run(<PyObject *>fn, owned)
+
+
+cdef void _python_m_owned(void *fn) noexcept nogil:
+    _python_m_body(fn, True)
+
+
+cdef void _python_m_borrowed(void *fn) noexcept nogil:
+    _python_m_body(fn, False)
+
+
+class _UnraisableArgs:
+    __slots__ = ("exc_type", "exc_value", "exc_traceback", "err_msg", "object")
+
+    def __init__(self, exc, obj):
+        self.exc_type = type(exc)
+        self.exc_value = exc
+        self.exc_traceback = exc.__traceback__
+        self.err_msg = "Exception in a gothreads M ignored"
+        self.object = obj
+
+
+def _unraisable(exc, obj):
+    return _UnraisableArgs(exc, obj)
+
+
+def _noop():
+    pass
+
+
+# ---- argument checks ----------------------------------------------------------------
+
+cdef size_t _stack_arg(object stack_size) except? 0:
+    if stack_size is None:
+        return 0
+    if isinstance(stack_size, bool) or not isinstance(stack_size, int):
+        raise TypeError(
+            f"stack_size must be an int or None, not {type(stack_size).__name__}")
+    if stack_size == 0:
+        return 0
+    lo, hi = gt_stack_size_min(), gt_stack_size_max()
+    if not lo <= stack_size <= hi:
+        raise ValueError(f"stack_size must be between {lo} and {hi} bytes, got {stack_size}")
+    return <size_t>stack_size
+
+
+cdef long _int_arg(object value, str name, long lo, long hi) except? -1:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+    return <long>value
+
+
+# ---- the API (documented in gothreads/runtime.py) -------------------------------------
+
+def stats():
+    cdef gt_stats st
+    with nogil:
+        gt_get_stats(&st)
+    return {
+        "ms_created": st.ms_created,
+        "ms_exited": st.ms_exited,
+        "ms_reaped": st.ms_reaped,
+        "ms_live": st.ms_live,
+        "freem_len": st.freem_len,
+        "freem_pushbacks": st.freem_pushbacks,
+        "stacks_mapped": st.stacks_mapped,
+        "stacks_cached": st.stacks_cached,
+        "stack_bytes_mapped": st.stack_bytes_mapped,
+        "stack_cache_limit": st.stack_cache_limit,
+    }
+
+
+def reap():
+    cdef int n
+    with nogil:
+        n = gt_reap()
+    return n
+
+
+def raw_supported():
+    return bool(gt_raw_supported())
+
+
+def stack_size_limits():
+    return (gt_stack_size_min(), gt_stack_size_max())
+
+
+def round_stack_size(stack_size):
+    cdef long r = gt_stack_size(_stack_arg(stack_size))
+    if r < 0:
+        _check(<int>r)
+    return r
+
+
+def set_stack_cache_limit(n):
+    cdef long v = _int_arg(n, "limit", 0, 256)
+    with nogil:
+        gt_set_stack_cache_limit(<size_t>v)
+
+
+def churn(count, *, kind="python", concurrency=1, fn=None, stack_size=None):
+    cdef long c_count = _int_arg(count, "count", 0, 1 << 40)
+    cdef long c_conc = _int_arg(concurrency, "concurrency", 1, MAX_CONCURRENCY)
+    cdef size_t c_stack = _stack_arg(stack_size)
+    cdef gt_mfn body = NULL
+    cdef void *arg = NULL
+    cdef gt_mkind c_kind
+    cdef double secs = 0
+    cdef int rc
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be a str, not {type(kind).__name__}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind == "raw" and not gt_raw_supported():
+        _check(-ENOSYS)
+    if fn is not None and kind != "python":
+        raise ValueError("fn is only for kind='python': raw and pthread Ms run no Python")
+    if fn is not None and not callable(fn):
+        raise TypeError("fn must be callable")
+    if kind == "python":
+        fn = _noop if fn is None else fn
+        body = _python_m_borrowed  # `fn` stays referenced by this frame until churn returns
+        arg = <void *><PyObject *>fn
+        c_kind = GT_M_PTHREAD
+    else:
+        c_kind = GT_M_RAW if kind == "raw" else GT_M_PTHREAD
+    with nogil:
+        rc = gt_churn(c_kind, c_count, <int>c_conc, body, arg, c_stack, &secs)
+    _check(rc)
+    return secs
+
+
+def start_python_m(fn, stack_size=None):
+    """Start one python M that calls fn() once and exits.  Returns None."""
+    if not callable(fn):
+        raise TypeError("fn must be callable")
+    cdef size_t c_stack = _stack_arg(stack_size)
+    cdef int rc
+    Py_INCREF(fn)  # handed to the M, which drops it
+    with nogil:
+        rc = gt_newm(GT_M_PTHREAD, _python_m_owned, <void *><PyObject *>fn, c_stack)
+    if rc < 0:
+        Py_DECREF(fn)
+        _check(rc)
+
+
+def set_thread_name(name):
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    cdef bytes b = name.encode("utf-8", "replace")
+    if b"\0" in b:
+        raise ValueError("name must not contain NUL")
+    gt_set_thread_name(b)
+
+
+def current_m():
+    return gt_current_m()

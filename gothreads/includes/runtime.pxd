@@ -1,0 +1,35 @@
+# Mirrors csrc/gothreads.h, in its order, declaring what Cython uses.  Every function
+# there is safe without the GIL and never takes it: hence nogil.
+from libc.stdint cimport uint64_t
+
+cdef extern from "gothreads.h" nogil:
+    ctypedef enum gt_mkind:
+        GT_M_RAW
+        GT_M_PTHREAD
+
+    ctypedef void (*gt_mfn)(void *arg) noexcept nogil
+
+    ctypedef struct gt_stats:
+        uint64_t ms_created
+        uint64_t ms_exited
+        uint64_t ms_reaped
+        uint64_t ms_live
+        uint64_t freem_len
+        uint64_t freem_pushbacks
+        uint64_t stacks_mapped
+        uint64_t stacks_cached
+        uint64_t stack_bytes_mapped
+        uint64_t stack_cache_limit
+
+    int gt_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size)
+    int gt_reap()
+    void gt_get_stats(gt_stats *st)
+    int gt_raw_supported()
+    long gt_stack_size(size_t requested)
+    size_t gt_stack_size_min()
+    size_t gt_stack_size_max()
+    void gt_set_stack_cache_limit(size_t n)
+    int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
+                 size_t stack_size, double *seconds)
+    void gt_set_thread_name(const char *name)
+    uint64_t gt_current_m()

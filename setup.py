@@ -1,0 +1,86 @@
+"""Build of gothreads' extension: the C runtime (csrc/), the assembly for this OS/arch,
+and the Cython bridge (gothreads/_runtime.pyx).
+
+setuptools does not compile .S files, and the raw-M sources need flags of their own
+(no stack protector: a raw thread has no TCB to hold the canary), so build_ext is
+extended here.  Unsupported platforms fail at once with a clear message.
+
+GOTHREADS_DEBUG=1 builds with -O0 -g and assertions on.
+"""
+import os
+import platform
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+# (sys.platform, machine) -> the OS file and the arch file that implement runtime.h's
+# contracts.  macOS goes here as ("darwin", ...) -> "csrc/os_darwin.c" once ported.
+PLATFORMS = {
+    ("linux", "x86_64"): ("csrc/os_linux.c", "csrc/arch/sys_linux_amd64.S"),
+    ("linux", "aarch64"): ("csrc/os_linux.c", "csrc/arch/sys_linux_arm64.S"),
+}
+MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
+def platform_sources():
+    machine = platform.machine().lower()
+    key = (sys.platform, MACHINE_ALIASES.get(machine, machine))
+    if key not in PLATFORMS:
+        supported = ", ".join(f"{os_}/{arch}" for os_, arch in PLATFORMS)
+        sys.exit(
+            f"gothreads: unsupported platform {key[0]}/{key[1]}; supported: {supported}. "
+            "macOS has a place reserved (csrc/os_darwin.c) but is not ported yet."
+        )
+    return key, PLATFORMS[key]
+
+
+KEY, (OS_SRC, ASM_SRC) = platform_sources()
+CORE_SRC = ["csrc/runtime.c", "csrc/stack.c", OS_SRC, ASM_SRC]
+RAW_SRC = ["csrc/m_raw.c", "csrc/freem.c"]
+RAW_FLAGS = ["-fno-stack-protector"] + (["-mno-outline-atomics"] if KEY[1] == "aarch64" else [])
+DEBUG = os.environ.get("GOTHREADS_DEBUG") == "1"
+CFLAGS = ["-std=gnu11", "-Wall", "-Wno-unused-function"] + (
+    ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O2"]
+)
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        if ".S" not in self.compiler.src_extensions:
+            self.compiler.src_extensions.append(".S")
+        super().build_extensions()
+
+    def build_extension(self, ext):
+        # The raw-M files get their own flags, so they are compiled here and linked in.
+        objects = self.compiler.compile(
+            RAW_SRC,
+            output_dir=self.build_temp,
+            macros=ext.define_macros,
+            include_dirs=ext.include_dirs,
+            debug=self.debug,
+            extra_postargs=CFLAGS + RAW_FLAGS,
+        )
+        ext.extra_objects = list(ext.extra_objects or []) + objects
+        super().build_extension(ext)
+
+
+def extensions():
+    from Cython.Build import cythonize
+
+    ext = Extension(
+        "gothreads._runtime",
+        sources=["gothreads/_runtime.pyx"] + CORE_SRC,
+        include_dirs=["csrc"],
+        define_macros=[("GT_HAVE_RAW_M", "1")],
+        extra_compile_args=CFLAGS,
+        libraries=["pthread"],
+    )
+    return cythonize(
+        [ext],
+        language_level=3,
+        compiler_directives={"boundscheck": False, "wraparound": False},
+    )
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

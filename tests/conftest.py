@@ -1,0 +1,54 @@
+"""Shared test helpers.  Tests that create or exit threads, fork, or may crash or hang
+run their body in a child interpreter with a timeout (run_child), as libuv and Go do."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+CHILD_TIMEOUT = float(os.environ.get("GOTHREADS_TEST_TIMEOUT", "300"))
+
+# Imported by the children: helpers that read the process's own state.
+PROC_HELPERS = '''
+import os, re, threading
+def proc_status(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+def maps_lines():
+    with open("/proc/self/maps") as f:
+        return sum(1 for _ in f)
+def os_threads():
+    return len(os.listdir("/proc/self/task"))
+'''
+
+
+def run_child(code, timeout=CHILD_TIMEOUT, env=None, expect_rc=0):
+    """Run `code` in `python -c` with the proc helpers preloaded; return its stdout.
+    Fails the test on a non-expected exit status, a signal or a timeout."""
+    src = PROC_HELPERS + textwrap.dedent(code)
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    try:
+        p = subprocess.run(
+            [sys.executable, "-c", src],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"child timed out after {timeout}s\nstdout:\n{e.stdout}\nstderr:\n{e.stderr}")
+    if p.returncode != expect_rc:
+        pytest.fail(
+            f"child exited with {p.returncode} (expected {expect_rc})\n"
+            f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+        )
+    return p
+
+
+@pytest.fixture
+def child():
+    return run_child
