@@ -4,6 +4,7 @@
 #   make build      build the extension in place (for the default Python)
 #   make debug      the same with debug C flags and assertions on (GOTHREADS_DEBUG=1)
 #   make test       venv + pip install .[test] + pytest, for each of $(PYTHONS)
+#   make conformance CPython's thread-pool tests with gothreads substituted ($(SUITE_PYTHONS))
 #   make ctest      the C-level runtime test, plain build
 #   make sanitize   the C-level test under ASan+UBSan, then under TSan
 #   make cross-test the C-level test and its negative control for aarch64 under qemu
@@ -13,6 +14,8 @@
 #   make clean
 
 PYTHONS ?= 3.11 3.13
+# Versions whose pyenv build ships CPython's test package (3.11 and 3.12 do not).
+SUITE_PYTHONS ?= 3.13 3.10 3.9
 PY ?= 3.11
 CC ?= gcc
 ARCH := $(shell uname -m)
@@ -36,7 +39,7 @@ QEMU_CYCLES ?= 4000
 TSAN_CYCLES ?= 20000
 OUT = build/ctest
 
-.PHONY: build debug test ctest sanitize cross-test bench demo check clean tools
+.PHONY: build debug test conformance ctest sanitize cross-test bench demo check clean tools
 
 build:
 	python setup.py build_ext --inplace
@@ -53,6 +56,12 @@ test-%: venv-%
 	cd tests && ../$(call VENV,$*)/bin/python -m pytest -q -p no:cacheprovider .
 
 test: $(addprefix test-,$(PYTHONS))
+
+# CPython's own thread-pool tests with gothreads substituted (tests/conformance).
+conformance-%: venv-%
+	$(call VENV,$*)/bin/python tests/conformance/run_cpython_suite.py $(call VENV,$*)/bin/python
+
+conformance: $(addprefix conformance-,$(SUITE_PYTHONS))
 
 # One object per source so the raw files get their own flags; $(1)=name $(2)=cc $(3)=flags
 define ctest_build
@@ -114,7 +123,7 @@ demo: venv-$(PY)
 tools:
 	@tools/ensure-debs gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 
-check: tools test ctest sanitize cross-test
+check: tools test conformance ctest sanitize cross-test
 
 clean:
 	rm -rf build .venv bench/results gothreads/*.so gothreads/_runtime.c *.egg-info

@@ -1,5 +1,12 @@
-"""gothreads: a thread pool whose idle threads exit and whose stacks are reclaimed."""
-from gothreads import runtime
+"""gothreads: a thread pool whose idle threads exit and whose stacks are reclaimed.
 
-__all__ = ["runtime"]
+``gothreads.ThreadPoolExecutor`` (alias ``gothreads.Executor``) is a drop-in for
+``concurrent.futures.ThreadPoolExecutor``; ``gothreads.runtime`` is the layer under it.
+"""
+from gothreads import runtime
+from gothreads.executor import BrokenThreadPool, ThreadPoolExecutor
+
+Executor = ThreadPoolExecutor
+
+__all__ = ["ThreadPoolExecutor", "Executor", "BrokenThreadPool", "runtime"]
 __version__ = "0.1.0"

@@ -1,0 +1,581 @@
+"""gothreads.ThreadPoolExecutor: a drop-in for concurrent.futures.ThreadPoolExecutor
+whose idle workers exit.
+
+Workers are the runtime's python Ms (gothreads.runtime), registered with ``threading``
+under the stdlib's names, so ``threading.current_thread()`` and ``threading.enumerate()``
+see them while they live and forget them when they exit.
+
+How a pool works (all of it under ``_Pool.lock``, a plain lock never held across user
+code, a wait, or thread creation):
+
+- ``queue`` holds work items; ``idle`` is a stack of parked workers, most recently idle
+  on top.  ``submit`` appends the item and pops one idle worker (the warmest) and wakes
+  it; with no idle worker and fewer than ``max_workers`` it reserves a new one, and starts
+  its thread after dropping the lock.
+- A worker that finds the queue empty pushes itself on ``idle`` *before* it publishes
+  the result of the task it just ran, so ``submit`` right after ``result()`` reuses it,
+  then parks on its own lock, ``idle_timeout`` at most.
+- Retire vs. submit: a worker whose park timed out retakes the lock and exits only if
+  it is still on ``idle`` (nobody claimed it) and more than ``min_workers`` are alive.  A
+  submitter claims a worker by removing it from ``idle`` under the same lock, so a task
+  is never left behind by a worker that retires, and a claimed worker never retires.
+- Exited workers' stacks are reaped by the runtime at the next M creation, when the
+  pool shrinks and at shutdown.
+
+The lock order, with the runtime's (csrc/runtime.h): GIL -> _global_lock -> _Pool.lock
+-> (the runtime's sched.lock, taken only by thread creation, which happens outside
+_Pool.lock).  Future callbacks, cancellations and joins run with no pool lock held.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import math
+import os
+import sys
+import threading
+import time
+import weakref
+from concurrent.futures import _base
+from concurrent.futures import thread as _stdlib_thread
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
+
+from gothreads import _runtime
+
+__all__ = ["ThreadPoolExecutor", "BrokenThreadPool"]
+
+BrokenThreadPool = _stdlib_thread.BrokenThreadPool
+Future = _base.Future
+LOGGER = _base.LOGGER
+
+# The smallest stack a worker may have: enough for CPython's own C recursion to hit
+# RecursionError before the guard page.
+MIN_WORKER_STACK = 256 * 1024
+
+# Interpreter shutdown, as in the stdlib: set by _python_exit, after which submit fails.
+_shutdown = False
+_global_lock = threading.Lock()
+_pools: "weakref.WeakSet[_Pool]" = weakref.WeakSet()
+
+
+def _default_max_workers() -> int:
+    if sys.version_info >= (3, 13):
+        return min(32, (os.process_cpu_count() or 1) + 4)
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+class _Worker(threading.Thread):
+    """What ``threading`` sees of a worker: a Thread that its pool starts on a python M.
+
+    It is registered in ``threading._active`` while its thread lives, so it is what
+    ``threading.current_thread()`` returns there; ``is_alive()`` and ``join()`` follow
+    the M's life rather than threading's own bookkeeping."""
+
+    def __init__(self, pool: "_Pool", index: int, name: str) -> None:
+        super().__init__(name=name, daemon=False)
+        self._pool = pool
+        self._index = index
+        self._gen = pool.gen
+        self._park = threading.Lock()
+        self._park.acquire()  # held while parked; a release wakes the worker
+        self._done = threading.Event()
+        self._idle = False  # on pool.idle; pool.lock
+        self._first: Optional[tuple] = None  # the item this worker was started for
+
+    def start(self) -> None:
+        raise RuntimeError("gothreads workers are started by their pool")
+
+    def run(self) -> None:
+        raise RuntimeError("gothreads workers are run by their pool")
+
+    def is_alive(self) -> bool:
+        return self._started.is_set() and not self._done.is_set()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        if threading.current_thread() is self:
+            raise RuntimeError("cannot join current thread")
+        self._done.wait(timeout)
+
+    def __repr__(self) -> str:
+        status = "stopped" if self._done.is_set() else ("started" if self._started.is_set() else "initial")
+        return f"<{type(self).__name__}({self.name}, {status} {self.ident})>"
+
+    # -- on the worker's own thread --------------------------------------------------
+
+    def _bootstrap_m(self) -> None:
+        """The body of the worker's python M."""
+        self._register()
+        try:
+            if threading._trace_hook:  # type: ignore[attr-defined]
+                sys.settrace(threading._trace_hook)  # type: ignore[attr-defined]
+            if threading._profile_hook:  # type: ignore[attr-defined]
+                sys.setprofile(threading._profile_hook)  # type: ignore[attr-defined]
+            self._pool.worker_main(self)
+        finally:
+            self._unregister()
+
+    def _register(self) -> None:
+        self._ident = threading.get_ident()
+        self._set_native_id_compat()
+        with threading._active_limbo_lock:  # type: ignore[attr-defined]
+            threading._active[self._ident] = self  # type: ignore[attr-defined]
+        self._started.set()
+        try:
+            _runtime.set_thread_name(self.name)
+        except ValueError:
+            pass
+
+    def _set_native_id_compat(self) -> None:
+        try:
+            self._native_id = threading.get_native_id()
+        except AttributeError:  # pragma: no cover - every supported Linux has it
+            pass
+
+    def _unregister(self) -> None:
+        with threading._active_limbo_lock:  # type: ignore[attr-defined]
+            if threading._active.get(self._ident) is self:  # type: ignore[attr-defined]
+                del threading._active[self._ident]  # type: ignore[attr-defined]
+        self._done.set()
+
+
+class _Pool:
+    """The state of one executor, shared with its workers.  Workers reference the pool,
+    never the executor, so that dropping the executor shuts the pool down."""
+
+    def __init__(self, max_workers: Any, min_workers: int, idle_timeout: Optional[float],
+                 stack_size: Optional[int], prefix: str,
+                 initializer: Optional[Callable[..., object]], initargs: tuple) -> None:
+        # Reentrant: the executor's weakref callback (begin_shutdown) may run from a
+        # garbage collection triggered inside one of this pool's critical sections.
+        self.lock = threading.RLock()
+        self.queue: "collections.deque[tuple]" = collections.deque()
+        self.idle: List[_Worker] = []
+        self.workers: Dict[int, _Worker] = {}
+        self.max_workers = max_workers
+        self.min_workers = min_workers
+        self.idle_timeout = -1 if idle_timeout is None else idle_timeout
+        self.stack_size = stack_size
+        self.prefix = prefix
+        self.initializer = initializer
+        self.initargs = initargs
+        self.shutdown = False
+        self.broken: Any = False
+        self.gen = 0  # bumped in a fork child: workers of an older gen are gone
+        self.peak_workers = 0
+        self.threads_created = 0
+        self.threads_exited = 0
+        _pools.add(self)
+
+    # -- submission (caller's thread) --------------------------------------------------
+
+    def put(self, item: tuple) -> None:
+        """Queue one work item and make sure a worker will take it.  Raises the
+        stdlib's errors for a broken or shut-down pool."""
+        with self.lock:
+            if self.broken:
+                raise BrokenThreadPool(self.broken)
+            if self.shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if _shutdown:
+                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+            if self.idle:
+                self.queue.append(item)
+                self.claim_locked()
+                return
+            w = self.reserve_locked()
+            if w is None:
+                self.queue.append(item)
+                return
+            # A new worker takes this item as its first, as a stdlib worker does the
+            # moment its synchronous start() returns: shutdown(cancel_futures=True)
+            # right after submit does not cancel it.
+            w._first = item
+        self.start(w)
+
+    def claim_locked(self) -> None:
+        w = self.idle.pop()  # the most recently idle: warm caches, and the cold age out
+        w._idle = False
+        w._park.release()
+
+    def reserve_locked(self) -> Optional[_Worker]:
+        if not len(self.workers) < self.max_workers:
+            return None
+        index = next(i for i in itertools.count() if i not in self.workers)
+        w = _Worker(self, index, f"{self.prefix}_{index}")
+        self.workers[index] = w
+        self.threads_created += 1
+        self.peak_workers = max(self.peak_workers, len(self.workers))
+        return w
+
+    def start(self, w: _Worker) -> None:
+        try:
+            _runtime.start_python_m(w._bootstrap_m, self.stack_size)
+        except BaseException:
+            item, w._first = w._first, None
+            with self.lock:
+                self.forget_locked(w)
+                if self.workers:
+                    self.queue.appendleft(item)  # another worker will take it
+                    item = None
+            w._done.set()
+            if item is not None:
+                raise
+
+    def forget_locked(self, w: _Worker) -> None:
+        if w._gen == self.gen and self.workers.get(w._index) is w:
+            del self.workers[w._index]
+            self.threads_exited += 1
+        if w._idle:
+            self.idle.remove(w)
+            w._idle = False
+
+    # -- the worker (its own thread) ---------------------------------------------------
+
+    def worker_main(self, w: _Worker) -> None:
+        try:
+            if self.initializer is not None:
+                try:
+                    self.initializer(*self.initargs)
+                except BaseException:
+                    LOGGER.critical("Exception in initializer:", exc_info=True)
+                    self.initializer_failed(w)
+                    return
+            self.work_loop(w)
+        except BaseException:
+            LOGGER.critical("Exception in worker", exc_info=True)
+        finally:
+            with self.lock:
+                self.forget_locked(w)
+            _runtime.reap()
+
+    def work_loop(self, w: _Worker) -> None:
+        # `done` is the finished task's (future, outcome, failed); published only after
+        # this worker is available again.
+        done = None
+        while True:
+            self.lock.acquire()
+            if w._gen != self.gen:
+                self.lock.release()
+                return
+            if w._first is not None:
+                item, w._first = w._first, None
+                self.lock.release()
+            elif self.queue:
+                item = self.queue.popleft()
+                self.lock.release()
+            else:
+                if self.shutdown or _shutdown:
+                    self.lock.release()
+                    if done is not None:
+                        _publish(done)
+                    return
+                w._idle = True
+                self.idle.append(w)
+                self.lock.release()
+                if done is not None:
+                    _publish(done)
+                    done = None
+                if not self.park(w):
+                    return
+                continue
+            if done is not None:
+                _publish(done)
+                done = None
+            future, fn, args, kwargs = item
+            del item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                done = (future, exc, True)
+                del exc  # break the traceback cycle; `done` holds the exception
+            else:
+                done = (future, result, False)
+                del result
+            del future, fn, args, kwargs
+
+    def park(self, w: _Worker) -> bool:
+        """Wait on the worker's park lock until claimed.  Returns False when the worker
+        retired instead (idle for idle_timeout with more than min_workers alive)."""
+        while True:
+            if w._park.acquire(True, self.idle_timeout):
+                return True
+            with self.lock:
+                if not w._idle:
+                    # Claimed between the timeout and the lock: the release is done.
+                    w._park.acquire()
+                    return True
+                if len(self.workers) > self.min_workers:
+                    self.forget_locked(w)
+                    return False
+
+    def initializer_failed(self, w: _Worker) -> None:
+        with self.lock:
+            self.broken = ("A thread initializer failed, the thread pool "
+                           "is not usable anymore")
+            items = list(self.queue)
+            self.queue.clear()
+            if w._first is not None:
+                items.append(w._first)
+                w._first = None
+            self.wake_all_locked()
+        for future, *_ in items:
+            future.set_exception(BrokenThreadPool(self.broken))
+
+    def wake_all_locked(self) -> None:
+        while self.idle:
+            self.claim_locked()
+
+    # -- shutdown -----------------------------------------------------------------------
+
+    def begin_shutdown(self, cancel_futures: bool) -> List[_Worker]:
+        with self.lock:
+            self.shutdown = True
+            items = []
+            if cancel_futures:
+                items = list(self.queue)
+                self.queue.clear()
+            self.wake_all_locked()
+            workers = list(self.workers.values())
+        for future, *_ in items:
+            future.cancel()
+        return workers
+
+    def snapshot(self) -> Set[_Worker]:
+        with self.lock:
+            return set(self.workers.values())
+
+    def after_fork_child(self) -> None:
+        """In a fork child: the workers do not exist.  Forget them (never join them);
+        queued work stays queued for fresh workers."""
+        self.lock = threading.RLock()
+        self.gen += 1
+        for w in self.workers.values():
+            w._done = threading.Event()
+            w._done.set()
+        self.workers.clear()
+        self.idle.clear()
+
+
+def _publish(done: tuple) -> None:
+    future, outcome, failed = done
+    if failed:
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _python_exit() -> None:
+    """Like the stdlib's: at interpreter exit, let queued work finish and join the
+    workers, from threading's at-exit hook (before non-daemon threads are joined)."""
+    global _shutdown
+    with _global_lock:
+        _shutdown = True
+        pools = list(_pools)
+    workers = []
+    for pool in pools:
+        with pool.lock:
+            pool.wake_all_locked()
+            workers.extend(pool.workers.values())
+    for w in workers:
+        w.join()
+
+
+threading._register_atexit(_python_exit)  # type: ignore[attr-defined]
+
+
+def _after_fork_child() -> None:
+    global _global_lock
+    _global_lock = threading.Lock()
+    for pool in list(_pools):
+        pool.after_fork_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_child)
+
+
+def _result_or_cancel(fut: Future, timeout: Optional[float] = None) -> Any:
+    try:
+        try:
+            return fut.result(timeout)
+        finally:
+            fut.cancel()
+    finally:
+        del fut
+
+
+class _QueueView:
+    """``executor._work_queue``: what existing code reads of the stdlib's queue."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: _Pool) -> None:
+        self._pool = pool
+
+    def qsize(self) -> int:
+        return len(self._pool.queue)
+
+    def empty(self) -> bool:
+        return not self._pool.queue
+
+
+class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
+    """A drop-in for :class:`concurrent.futures.ThreadPoolExecutor` whose idle workers exit.
+
+    The stdlib's arguments keep their meaning; the new ones are keyword-only:
+
+    min_workers
+        workers kept alive once started, however idle (default 0).
+    idle_timeout
+        seconds a worker may stay idle before it exits, when more than ``min_workers``
+        are alive (default 10.0; ``None``: never; ``0``: as soon as it is idle).
+    stack_size
+        bytes of stack per worker (default: ``threading.stack_size()`` if set, else the
+        stack a normal Python thread gets).
+    """
+
+    # Shared with the stdlib class, as in the stdlib: names ThreadPoolExecutor-N.
+    _counter = _stdlib_thread.ThreadPoolExecutor._counter
+
+    def __init__(
+        self,
+        max_workers: Optional[int] = None,
+        thread_name_prefix: str = "",
+        initializer: Optional[Callable[..., object]] = None,
+        initargs: tuple = (),
+        *,
+        min_workers: int = 0,
+        idle_timeout: Optional[float] = 10.0,
+        stack_size: Optional[int] = None,
+    ) -> None:
+        # The stdlib's checks, in its order and with its messages.
+        if max_workers is None:
+            max_workers = _default_max_workers()
+        if max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        min_workers = _check_min_workers(min_workers, max_workers)
+        idle_timeout = _check_idle_timeout(idle_timeout)
+        stack_size = _check_stack_size(stack_size)
+
+        self._max_workers = max_workers
+        self._thread_name_prefix = (thread_name_prefix or
+                                    ("ThreadPoolExecutor-%d" % self._counter()))
+        self._initializer = initializer
+        self._initargs = initargs
+        self._pool = _Pool(max_workers, min_workers, idle_timeout, stack_size,
+                           self._thread_name_prefix, initializer, initargs)
+        self._work_queue = _QueueView(self._pool)
+        self._shutdown_lock = threading.Lock()
+        # When the executor is dropped, its pool shuts down as the stdlib's does.
+        pool = self._pool
+        self._pool_ref = weakref.ref(self, lambda _, pool=pool: pool.begin_shutdown(False))
+
+    # -- what existing code reads ------------------------------------------------------
+
+    @property
+    def _threads(self) -> Set[threading.Thread]:
+        """A snapshot of the live workers (started or starting)."""
+        return self._pool.snapshot()
+
+    @property
+    def _broken(self) -> Any:
+        return self._pool.broken
+
+    @property
+    def _shutdown(self) -> bool:
+        return self._pool.shutdown
+
+    # -- the Executor API ----------------------------------------------------------------
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        f = Future()
+        self._pool.put((f, fn, args, kwargs))
+        return f
+
+    submit.__doc__ = _base.Executor.submit.__doc__
+
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
+            timeout: Optional[float] = None, chunksize: int = 1) -> Iterator[Any]:
+        if timeout is not None:
+            end_time = timeout + time.monotonic()
+        fs = [self.submit(fn, *args) for args in zip(*iterables)]
+
+        # Yield must be hidden in closure so that the futures are submitted before the
+        # first iterator value is required.
+        def result_iterator() -> Iterator[Any]:
+            try:
+                fs.reverse()
+                while fs:
+                    if timeout is None:
+                        yield _result_or_cancel(fs.pop())
+                    else:
+                        yield _result_or_cancel(fs.pop(), end_time - time.monotonic())
+            finally:
+                for future in fs:
+                    future.cancel()
+
+        return result_iterator()
+
+    map.__doc__ = _base.Executor.map.__doc__
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        workers = self._pool.begin_shutdown(cancel_futures)
+        if wait:
+            for w in workers:
+                w.join()
+            _runtime.reap()
+
+    shutdown.__doc__ = _base.Executor.shutdown.__doc__
+
+    def __enter__(self) -> "ThreadPoolExecutor":
+        return self
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
+        self.shutdown(wait=True)
+        return False
+
+    # The stdlib's private machinery is not ours: fail loudly if something calls it.
+    def _adjust_thread_count(self) -> None:  # pragma: no cover
+        raise NotImplementedError("gothreads.ThreadPoolExecutor manages its own workers")
+
+    def _initializer_failed(self) -> None:  # pragma: no cover
+        raise NotImplementedError("gothreads.ThreadPoolExecutor manages its own workers")
+
+
+def _check_min_workers(min_workers: Any, max_workers: Any) -> int:
+    if isinstance(min_workers, bool) or not isinstance(min_workers, int):
+        raise TypeError(f"min_workers must be an int, not {type(min_workers).__name__}")
+    if min_workers < 0:
+        raise ValueError("min_workers must be 0 or greater")
+    if min_workers > max_workers:
+        raise ValueError("min_workers must not be greater than max_workers")
+    return min_workers
+
+
+def _check_idle_timeout(idle_timeout: Any) -> Optional[float]:
+    if idle_timeout is None:
+        return None
+    if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)):
+        raise TypeError(
+            f"idle_timeout must be a number or None, not {type(idle_timeout).__name__}")
+    if math.isnan(idle_timeout) or idle_timeout < 0:
+        raise ValueError("idle_timeout must be 0 or greater, or None")
+    if math.isinf(idle_timeout) or idle_timeout > threading.TIMEOUT_MAX:
+        return None
+    return float(idle_timeout)
+
+
+def _check_stack_size(stack_size: Any) -> Optional[int]:
+    if stack_size is None:
+        size = threading.stack_size()
+        return max(size, MIN_WORKER_STACK) if size else None
+    if isinstance(stack_size, bool) or not isinstance(stack_size, int):
+        raise TypeError(f"stack_size must be an int or None, not {type(stack_size).__name__}")
+    lo, hi = _runtime.stack_size_limits()
+    lo = max(lo, MIN_WORKER_STACK)
+    if not lo <= stack_size <= hi:
+        raise ValueError(f"stack_size must be between {lo} and {hi} bytes, got {stack_size}")
+    return stack_size

@@ -1,0 +1,522 @@
+"""gothreads.ThreadPoolExecutor: one conformance mixin run against the stdlib class and
+ours (any difference is a bug), then what only ours does: shrinking, threading
+integration, exit, fork, signals, bad arguments.  Tests that exit the interpreter, fork,
+send signals or count the process's threads run in a child interpreter."""
+import asyncio
+import concurrent.futures as cf
+import faulthandler
+import sys
+import threading
+import time
+import weakref
+
+import pytest
+
+import gothreads
+
+HANG_GUARD = 120  # seconds: a hung test dumps every thread's stack and exits
+
+
+@pytest.fixture(autouse=True)
+def hang_guard():
+    faulthandler.dump_traceback_later(HANG_GUARD, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture(params=["stdlib", "gothreads"])
+def Executor(request):
+    if request.param == "stdlib":
+        return cf.ThreadPoolExecutor
+    return gothreads.ThreadPoolExecutor
+
+
+# ---- conformance: the same assertions for both classes ------------------------------
+
+class TestConformance:
+    def test_submit_result(self, Executor):
+        with Executor(2) as ex:
+            assert ex.submit(pow, 2, 10).result() == 1024
+            assert ex.submit(dict, a=1).result() == {"a": 1}
+
+    def test_submit_fn_is_positional_only(self, Executor):
+        with Executor(1) as ex:
+            assert ex.submit(lambda **kw: kw, fn=1).result() == {"fn": 1}
+            with pytest.raises(TypeError):
+                ex.submit()
+
+    def test_exceptions_reach_the_future(self, Executor):
+        class Custom(BaseException):
+            pass
+
+        def raise_(exc):
+            raise exc
+
+        with Executor(2) as ex:
+            for exc in (ValueError("v"), KeyboardInterrupt(), SystemExit(3), Custom()):
+                f = ex.submit(raise_, exc)
+                assert f.exception() is exc
+            # The pool survives them all.
+            assert ex.submit(int, "7").result() == 7
+
+    def test_map_order_timeout_and_exceptions(self, Executor):
+        with Executor(3) as ex:
+            assert list(ex.map(pow, range(10), range(10))) == [pow(i, i) for i in range(10)]
+            assert list(ex.map(abs, range(-50, 50), chunksize=7)) == [abs(i) for i in range(-50, 50)]
+            it = ex.map(divmod, [1, 1, 1], [1, 0, 1])
+            assert next(it) == (1, 0)
+            with pytest.raises(ZeroDivisionError):
+                next(it)
+            with pytest.raises(cf.TimeoutError):
+                list(ex.map(time.sleep, [0.5], timeout=0.01))
+
+    def test_map_submits_eagerly(self, Executor):
+        seen = []
+        ex = Executor(2)
+        ex.map(seen.append, range(20))
+        ex.shutdown(wait=True)
+        assert sorted(seen) == list(range(20))
+
+    def test_wait_and_as_completed(self, Executor):
+        with Executor(4) as ex:
+            fs = [ex.submit(time.sleep, 0.01 * (i % 3)) for i in range(12)]
+            done, not_done = cf.wait(fs, return_when=cf.ALL_COMPLETED)
+            assert done == set(fs) and not not_done
+            fs = [ex.submit(pow, i, 2) for i in range(20)]
+            assert sorted(f.result() for f in cf.as_completed(fs)) == [i * i for i in range(20)]
+            first = ex.submit(time.sleep, 0.01)
+            slow = ex.submit(time.sleep, 0.5)
+            done, not_done = cf.wait([first, slow], return_when=cf.FIRST_COMPLETED)
+            assert first in done
+
+    def test_callbacks_and_cancel(self, Executor):
+        gate = threading.Event()
+        with Executor(1) as ex:
+            blocker = ex.submit(gate.wait)
+            queued = ex.submit(pow, 2, 2)
+            assert queued.cancel() and queued.cancelled()
+            got = []
+            f = ex.submit(pow, 3, 2)
+            f.add_done_callback(lambda fut: got.append(fut.result()))
+            gate.set()
+            blocker.result()
+            f.result()
+        assert got == [9]
+
+    def test_shutdown_semantics(self, Executor):
+        ex = Executor(2)
+        fs = [ex.submit(time.sleep, 0.05) for _ in range(10)]
+        ex.shutdown(wait=True, cancel_futures=True)
+        assert all(f.done() for f in fs)
+        assert any(f.cancelled() for f in fs)
+        with pytest.raises(RuntimeError, match="cannot schedule new futures after shutdown"):
+            ex.submit(pow, 2, 2)
+        ex.shutdown()  # idempotent
+        assert ex._shutdown
+
+    def test_shutdown_nowait_still_runs_queued(self, Executor):
+        ex = Executor(2)
+        fs = [ex.submit(pow, i, 2) for i in range(20)]
+        ex.shutdown(wait=False)
+        assert [f.result(timeout=10) for f in fs] == [i * i for i in range(20)]
+        for t in list(ex._threads):
+            t.join()
+
+    def test_initializer(self, Executor):
+        local = threading.local()
+
+        def init(v):
+            local.v = v
+
+        with Executor(2, initializer=init, initargs=(5,)) as ex:
+            assert ex.submit(lambda: local.v).result() == 5
+
+    def test_failing_initializer_breaks_pool(self, Executor, caplog):
+        def bad():
+            raise ValueError("error in initializer")
+
+        ex = Executor(2, initializer=bad)
+        with caplog.at_level("CRITICAL", logger="concurrent.futures"):
+            try:
+                f = ex.submit(pow, 2, 2)
+            except cf.BrokenExecutor:
+                pass
+            else:
+                with pytest.raises(cf.BrokenExecutor):
+                    f.result(timeout=10)
+            deadline = time.time() + 10
+            while not ex._broken:
+                assert time.time() < deadline
+                time.sleep(0.01)
+            with pytest.raises(cf.BrokenExecutor):
+                ex.submit(pow, 2, 2)
+        assert any("Exception in initializer" in r.getMessage() for r in caplog.records)
+        assert any("error in initializer" in r.exc_text or "" for r in caplog.records if r.exc_text)
+        ex.shutdown()
+
+    def test_argument_errors_match(self, Executor):
+        for bad in (0, -1):
+            with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+                Executor(max_workers=bad)
+        with pytest.raises(TypeError, match="initializer must be a callable"):
+            Executor(initializer=42)
+        with pytest.raises(TypeError):
+            Executor(max_workers="4")
+
+    def test_private_attributes(self, Executor):
+        import os
+        ex = Executor()
+        if sys.version_info >= (3, 13):
+            assert ex._max_workers == min(32, (os.process_cpu_count() or 1) + 4)
+        else:
+            assert ex._max_workers == min(32, (os.cpu_count() or 1) + 4)
+        gate = threading.Event()
+        ex2 = Executor(2)
+        for _ in range(6):
+            ex2.submit(gate.wait)
+        assert len(ex2._threads) == 2
+        assert ex2._work_queue.qsize() == 4
+        assert not ex2._broken and not ex2._shutdown
+        gate.set()
+        ex2.shutdown()
+        ex.shutdown()
+
+    def test_idle_thread_reuse(self, Executor):
+        with Executor() as ex:
+            for i in range(5):
+                assert ex.submit(pow, i, 2).result() == i * i
+            assert len(ex._threads) == 1
+
+    def test_thread_names_and_current_thread(self, Executor):
+        with Executor(3, thread_name_prefix="Special") as ex:
+            gate = threading.Barrier(3)
+
+            def who():
+                gate.wait(5)
+                t = threading.current_thread()
+                return t.name, t in threading.enumerate(), t.ident == threading.get_ident()
+
+            got = [f.result() for f in [ex.submit(who) for _ in range(3)]]
+        for name, listed, same in got:
+            assert name.startswith("Special_") and name[-1] in "012"
+            assert listed and same
+        default = Executor(1)
+        assert default.submit(lambda: threading.current_thread().name).result().startswith(
+            "ThreadPoolExecutor-")
+        default.shutdown()
+
+    def test_no_stale_references(self, Executor):
+        class Obj:
+            def method(self):
+                pass
+
+        collected = threading.Event()
+        with Executor(2) as ex:
+            o = Obj()
+            ref = weakref.ref(o, lambda _: collected.set())
+            ex.submit(o.method)
+            del o
+            assert collected.wait(5)
+            assert ref() is None
+
+    def test_del_executor_shuts_down(self, Executor):
+        ex = Executor(3)
+        res = ex.map(abs, range(-5, 5))
+        threads = ex._threads
+        del ex
+        for t in threads:
+            t.join(10)
+            assert not t.is_alive()
+        assert list(res) == [abs(i) for i in range(-5, 5)]
+
+    def test_asyncio(self, Executor):
+        async def main(ex):
+            loop = asyncio.get_running_loop()
+            r1 = await loop.run_in_executor(ex, pow, 2, 5)
+            loop.set_default_executor(ex)
+            r2 = await asyncio.to_thread(pow, 3, 3) if hasattr(asyncio, "to_thread") else 27
+            r3 = await asyncio.wrap_future(ex.submit(pow, 4, 2))
+            return r1, r2, r3
+
+        ex = Executor(2)
+        assert asyncio.run(main(ex)) == (32, 27, 16)
+        ex.shutdown()
+
+
+# ---- what only gothreads does ------------------------------------------------------------
+
+def test_is_a_stdlib_subclass_and_exports():
+    assert issubclass(gothreads.ThreadPoolExecutor, cf.ThreadPoolExecutor)
+    assert gothreads.Executor is gothreads.ThreadPoolExecutor
+    assert gothreads.BrokenThreadPool is cf.thread.BrokenThreadPool
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        (dict(min_workers=-1), ValueError),
+        (dict(min_workers=1.5), TypeError),
+        (dict(min_workers="1"), TypeError),
+        (dict(max_workers=2, min_workers=3), ValueError),
+        (dict(idle_timeout=-1), ValueError),
+        (dict(idle_timeout=float("nan")), ValueError),
+        (dict(idle_timeout="10"), TypeError),
+        (dict(idle_timeout=True), TypeError),
+        (dict(stack_size=1000), ValueError),
+        (dict(stack_size=1 << 40), ValueError),
+        (dict(stack_size=2.0), TypeError),
+        (dict(max_workers=0), ValueError),
+        (dict(initializer="x"), TypeError),
+    ],
+)
+def test_bad_arguments(kwargs, exc):
+    before = threading.active_count()
+    with pytest.raises(exc):
+        gothreads.ThreadPoolExecutor(**kwargs)
+    assert threading.active_count() == before
+
+
+def test_idle_timeout_none_and_inf_mean_never():
+    for t in (None, float("inf")):
+        ex = gothreads.ThreadPoolExecutor(2, idle_timeout=t)
+        assert ex._pool.idle_timeout == -1
+        ex.shutdown()
+
+
+def test_deep_recursion_is_recursion_error():
+    def recurse(n):
+        return recurse(n + 1) + 1
+
+    with gothreads.ThreadPoolExecutor(1) as ex:
+        with pytest.raises(RecursionError):
+            ex.submit(recurse, 0).result()
+    with gothreads.ThreadPoolExecutor(1, stack_size=256 * 1024) as ex:
+        with pytest.raises(RecursionError):
+            ex.submit(recurse, 0).result()
+
+
+def test_os_thread_name(child):
+    child("""
+        import gothreads, threading
+        def comm():
+            with open(f"/proc/self/task/{threading.get_native_id()}/comm") as f:
+                return f.read().strip()
+        with gothreads.ThreadPoolExecutor(1, thread_name_prefix="averyveryverylongprefix") as ex:
+            assert ex.submit(comm).result() == "averyveryverylongprefix_0"[:15]
+    """)
+
+
+SHRINK = """
+    import gc, threading, time
+    import gothreads
+    from gothreads import runtime
+
+    def settle():
+        for _ in range(200):
+            runtime.reap()
+            if runtime.stats()["freem_len"] == 0:
+                break
+            time.sleep(0.005)
+        gc.collect()
+
+    def snapshot():
+        st = runtime.stats()
+        return dict(threads=os_threads(), enumerate=len(threading.enumerate()),
+                    stack_kb=(st["stack_bytes_mapped"]) // 1024,
+                    cached=st["stacks_cached"], maps=maps_lines(),
+                    rss=proc_status("VmRSS"))
+"""
+
+
+def test_burst_returns_to_baseline(child):
+    p = child(SHRINK + """
+        settle()
+        base = snapshot()
+        ex = gothreads.ThreadPoolExecutor(32, idle_timeout=0.2)
+        gate = threading.Barrier(33)
+        fs = [ex.submit(gate.wait, 10) for _ in range(32)]
+        gate.wait(10)
+        for f in fs:
+            f.result()
+        peak = snapshot()
+        deadline = time.time() + 10
+        while len(ex._threads) and time.time() < deadline:
+            time.sleep(0.05)
+        settle()
+        after = snapshot()
+        print("base", base); print("peak", peak); print("after", after)
+        assert peak["threads"] == base["threads"] + 32, peak
+        assert after["threads"] == base["threads"], after
+        assert after["enumerate"] == base["enumerate"], after
+        assert len(threading._active) == 1
+        st = runtime.stats()
+        assert st["stacks_mapped"] == st["stacks_cached"] <= st["stack_cache_limit"], st
+        # Mapped stacks back to baseline plus the bounded cache.
+        assert after["stack_kb"] <= base["stack_kb"] + st["stack_cache_limit"] * 8 * 1024 + 64, after
+        assert after["maps"] <= base["maps"] + 2 * st["stack_cache_limit"] + 8, after
+        # And the pool still works, with fresh workers.
+        assert ex.submit(pow, 2, 3).result() == 8
+        ex.shutdown()
+    """)
+    print(p.stdout)
+
+
+def test_min_workers_kept(child):
+    child(SHRINK + """
+        ex = gothreads.ThreadPoolExecutor(8, min_workers=2, idle_timeout=0.05)
+        gate = threading.Barrier(9)
+        for _ in range(8):
+            ex.submit(gate.wait, 10)
+        gate.wait(10)
+        time.sleep(0.6)
+        assert len(ex._threads) == 2, ex._threads
+        time.sleep(0.3)
+        assert len(ex._threads) == 2, ex._threads
+        assert all(t.is_alive() for t in ex._threads)
+        ex.shutdown()
+        assert len(ex._threads) == 0
+    """)
+
+
+def test_lifo_reuse_lets_surplus_age_out(child):
+    # Under a trickle of sequential work, one (the most recently idle) worker serves
+    # everything and the rest time out.
+    child(SHRINK + """
+        ex = gothreads.ThreadPoolExecutor(4, idle_timeout=0.3)
+        gate = threading.Barrier(5)
+        for _ in range(4):
+            ex.submit(gate.wait, 10)
+        gate.wait(10)
+        time.sleep(0.05)
+        names = set()
+        t_end = time.time() + 1.2
+        while time.time() < t_end:
+            names.add(ex.submit(lambda: threading.current_thread().name).result())
+            time.sleep(0.01)
+        assert len(names) == 1, names
+        assert len(ex._threads) == 1, ex._threads
+        ex.shutdown()
+    """)
+
+
+def test_retire_vs_submit_race_loses_nothing(child):
+    # idle_timeout=0: workers retire the moment they are idle, so every submit races a
+    # retiring worker.  No task may be lost or left without a worker.
+    p = child(SHRINK + """
+        import random
+        for timeout in (0, 0.0005, 0.002):
+            ex = gothreads.ThreadPoolExecutor(4, idle_timeout=timeout)
+            n = 0
+            for burst in range(300):
+                fs = [ex.submit(pow, i, 2) for i in range(random.randint(1, 6))]
+                for i, f in enumerate(fs):
+                    assert f.result(timeout=10) == i * i
+                n += len(fs)
+                if burst % 7 == 0:
+                    time.sleep(random.random() * 0.003)
+            ex.shutdown()
+            print(timeout, n, "tasks, threads created", ex._pool.threads_created)
+        settle()
+        assert runtime.stats()["ms_live"] == 0, runtime.stats()
+    """)
+    print(p.stdout)
+
+
+def test_interpreter_exit_finishes_queued_work(child):
+    p = child("""
+        import sys, time, gothreads
+        ex = gothreads.ThreadPoolExecutor(2)
+        def work(i):
+            time.sleep(0.05)
+            sys.stdout.write(f"done {i}\\n")
+        for i in range(6):
+            ex.submit(work, i)
+        ex2 = gothreads.ThreadPoolExecutor(1)
+        ex2.submit(work, 99)
+        ex2.shutdown(wait=False)
+    """)
+    assert sorted(p.stdout.split("\n")[:-1]) == sorted(f"done {i}" for i in [0, 1, 2, 3, 4, 5, 99])
+    assert p.stderr == ""
+
+
+def test_submit_during_interpreter_shutdown(child):
+    p = child("""
+        import atexit, gothreads
+        @atexit.register
+        def late():
+            try:
+                ex.submit(id, None)
+            except RuntimeError as e:
+                print("refused:", e)
+        ex = gothreads.ThreadPoolExecutor(2)
+        ex.submit(id, 42).result()
+    """)
+    assert "refused: cannot schedule new futures after interpreter shutdown" in p.stdout
+
+
+def test_fork_child_uses_inherited_executor(child):
+    child("""
+        import os, threading, time, gothreads
+        from gothreads import runtime
+        ex = gothreads.ThreadPoolExecutor(4)
+        gate = threading.Event()
+        running = [ex.submit(gate.wait) for _ in range(3)]   # busy during the fork
+        assert ex.submit(pow, 2, 2).result() == 4
+        parents = ex._threads
+        pid = os.fork()
+        if pid == 0:
+            ok = runtime.stats()["ms_live"] == 0 and len(ex._threads) == 0
+            ok = ok and not any(t.is_alive() for t in parents)
+            ok = ok and ex.submit(pow, 3, 2).result(timeout=10) == 9
+            ok = ok and list(ex.map(abs, range(-3, 0))) == [3, 2, 1]
+            # only the main thread and fresh workers: none of the parent's
+            ok = ok and set(threading.enumerate()) <= {threading.main_thread()} | ex._threads
+            ex.shutdown()
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        gate.set()
+        assert status == 0, status
+        for f in running:
+            f.result(timeout=10)
+        ex.shutdown()
+    """, timeout=60)
+
+
+def test_fork_from_inside_a_task(child):
+    child("""
+        import os, gothreads
+        def fork_and_wait():
+            pid = os.fork()
+            if pid == 0:
+                os._exit(7)
+            return os.waitpid(pid, 0)[1]
+        with gothreads.ThreadPoolExecutor(2) as ex:
+            for _ in range(5):
+                assert os.WEXITSTATUS(ex.submit(fork_and_wait).result(timeout=10)) == 7
+            assert ex.submit(pow, 2, 5).result() == 32
+    """, timeout=60)
+
+
+def test_sigint_reaches_main_thread(child):
+    # Ctrl-C inside `with executor:` behaves as with the stdlib: KeyboardInterrupt in the
+    # main thread, while the workers (signals blocked) keep running their tasks.
+    p = child("""
+        import os, signal, threading, time, gothreads
+        started = threading.Event()
+        def task():
+            started.set()
+            time.sleep(0.3)
+            return threading.current_thread().name
+        try:
+            with gothreads.ThreadPoolExecutor(2) as ex:
+                f = ex.submit(task)
+                started.wait(5)
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+                print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted in", threading.current_thread().name)
+        print("task result", f.result(timeout=5))
+    """)
+    assert "interrupted in MainThread" in p.stdout
+    assert "task result ThreadPoolExecutor-" in p.stdout
