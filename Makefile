@@ -13,7 +13,7 @@
 #   make check      everything CI runs
 #   make clean
 
-PYTHONS ?= 3.11 3.13
+PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
 # Versions whose pyenv build ships CPython's test package (3.11 and 3.12 do not).
 SUITE_PYTHONS ?= 3.13 3.10 3.9
 PY ?= 3.11

@@ -48,9 +48,12 @@ BrokenThreadPool = _stdlib_thread.BrokenThreadPool
 Future = _base.Future
 LOGGER = _base.LOGGER
 
-# The smallest stack a worker may have: enough for CPython's own C recursion to hit
-# RecursionError before the guard page.
-MIN_WORKER_STACK = 256 * 1024
+# The smallest stack a worker may have: enough for CPython's own recursion limits to
+# raise RecursionError before the guard page is hit.  Measured here with Python
+# recursion and nested repr/json/pickle: 3.9 and 3.10 crash at 256 KiB (Python calls
+# recurse in C), 3.12 at 256 KiB (C recursion limit 1500), 3.13 at 2 MiB (C recursion
+# limit 10000); each survived twice its minimum below.
+MIN_WORKER_STACK = (4 if sys.version_info >= (3, 13) else 1) * 1024 * 1024
 
 # Interpreter shutdown, as in the stdlib: set by _python_exit, after which submit fails.
 _shutdown = False

@@ -283,16 +283,37 @@ def test_idle_timeout_none_and_inf_mean_never():
         ex.shutdown()
 
 
-def test_deep_recursion_is_recursion_error():
-    def recurse(n):
-        return recurse(n + 1) + 1
-
-    with gothreads.ThreadPoolExecutor(1) as ex:
-        with pytest.raises(RecursionError):
-            ex.submit(recurse, 0).result()
-    with gothreads.ThreadPoolExecutor(1, stack_size=256 * 1024) as ex:
-        with pytest.raises(RecursionError):
-            ex.submit(recurse, 0).result()
+def test_deep_recursion_is_recursion_error(child):
+    # At the default and at the smallest stack allowed: RecursionError, never a crash.
+    child("""
+        import json, pickle, gothreads
+        from gothreads.executor import MIN_WORKER_STACK
+        def recurse(n):
+            return recurse(n + 1) + 1
+        def nested():
+            caught = 0
+            l, d = [], {}
+            for _ in range(200000):
+                l, d = [l], {"a": d}
+            for f in (repr, json.dumps, pickle.dumps):
+                for obj in (l, d):
+                    try:
+                        f(obj)
+                    except RecursionError:
+                        caught += 1
+            return caught
+        for size in (None, MIN_WORKER_STACK):
+            with gothreads.ThreadPoolExecutor(1, stack_size=size) as ex:
+                try:
+                    ex.submit(recurse, 0).result()
+                except RecursionError:
+                    pass
+                else:
+                    raise AssertionError("no RecursionError")
+                assert ex.submit(nested).result() == 6
+    """)
+    with pytest.raises(ValueError):
+        gothreads.ThreadPoolExecutor(stack_size=gothreads.executor.MIN_WORKER_STACK - 4096)
 
 
 def test_os_thread_name(child):
