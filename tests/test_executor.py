@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures as cf
 import faulthandler
 import sys
+import textwrap
 import threading
 import time
 import weakref
@@ -327,8 +328,8 @@ def test_os_thread_name(child):
     """)
 
 
-SHRINK = """
-    import gc, threading, time
+SHRINK = textwrap.dedent("""
+    import gc, os, threading, time
     import gothreads
     from gothreads import runtime
 
@@ -346,11 +347,11 @@ SHRINK = """
                     stack_kb=(st["stack_bytes_mapped"]) // 1024,
                     cached=st["stacks_cached"], maps=maps_lines(),
                     rss=proc_status("VmRSS"))
-"""
+""")
 
 
 def test_burst_returns_to_baseline(child):
-    p = child(SHRINK + """
+    p = child(SHRINK + textwrap.dedent("""
         settle()
         base = snapshot()
         ex = gothreads.ThreadPoolExecutor(32, idle_timeout=0.2)
@@ -374,16 +375,19 @@ def test_burst_returns_to_baseline(child):
         assert st["stacks_mapped"] == st["stacks_cached"] <= st["stack_cache_limit"], st
         # Mapped stacks back to baseline plus the bounded cache.
         assert after["stack_kb"] <= base["stack_kb"] + st["stack_cache_limit"] * 8 * 1024 + 64, after
-        assert after["maps"] <= base["maps"] + 2 * st["stack_cache_limit"] + 8, after
+        # glibc keeps the malloc arenas its threads created (at most 8 per CPU, 2 maps
+        # lines each): they are not ours to free, and the stdlib leaves the same.
+        arenas = 8 * os.cpu_count()
+        assert after["maps"] <= base["maps"] + 2 * st["stack_cache_limit"] + 2 * arenas + 8, after
         # And the pool still works, with fresh workers.
         assert ex.submit(pow, 2, 3).result() == 8
         ex.shutdown()
-    """)
+    """))
     print(p.stdout)
 
 
 def test_min_workers_kept(child):
-    child(SHRINK + """
+    child(SHRINK + textwrap.dedent("""
         ex = gothreads.ThreadPoolExecutor(8, min_workers=2, idle_timeout=0.05)
         gate = threading.Barrier(9)
         for _ in range(8):
@@ -396,13 +400,13 @@ def test_min_workers_kept(child):
         assert all(t.is_alive() for t in ex._threads)
         ex.shutdown()
         assert len(ex._threads) == 0
-    """)
+    """))
 
 
 def test_lifo_reuse_lets_surplus_age_out(child):
     # Under a trickle of sequential work, one (the most recently idle) worker serves
     # everything and the rest time out.
-    child(SHRINK + """
+    child(SHRINK + textwrap.dedent("""
         ex = gothreads.ThreadPoolExecutor(4, idle_timeout=0.3)
         gate = threading.Barrier(5)
         for _ in range(4):
@@ -417,13 +421,13 @@ def test_lifo_reuse_lets_surplus_age_out(child):
         assert len(names) == 1, names
         assert len(ex._threads) == 1, ex._threads
         ex.shutdown()
-    """)
+    """))
 
 
 def test_retire_vs_submit_race_loses_nothing(child):
     # idle_timeout=0: workers retire the moment they are idle, so every submit races a
     # retiring worker.  No task may be lost or left without a worker.
-    p = child(SHRINK + """
+    p = child(SHRINK + textwrap.dedent("""
         import random
         for timeout in (0, 0.0005, 0.002):
             ex = gothreads.ThreadPoolExecutor(4, idle_timeout=timeout)
@@ -439,7 +443,7 @@ def test_retire_vs_submit_race_loses_nothing(child):
             print(timeout, n, "tasks, threads created", ex._pool.threads_created)
         settle()
         assert runtime.stats()["ms_live"] == 0, runtime.stats()
-    """)
+    """))
     print(p.stdout)
 
 
