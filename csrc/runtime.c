@@ -214,6 +214,7 @@ static void fork_child(void)
     }
     atomic_fetch_add_explicit(&sched.nmexited, dead, memory_order_relaxed);
     atomic_fetch_add_explicit(&sched.nmreaped, dead + exited, memory_order_relaxed);
+    gt_template_forkchild();
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -277,7 +278,7 @@ static void *mstart(void *arg)
     return NULL;
 }
 
-static int newm(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atomic long *reaped)
+int gt_newm_direct(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atomic long *reaped)
 {
     if (kind != GT_M_RAW && kind != GT_M_PTHREAD)
         return -EINVAL;
@@ -306,6 +307,23 @@ static int newm(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atomic 
     }
     pthread_mutex_unlock(&sched.lock);
     return rc;
+}
+
+/* newm: an M never creates an M itself, so that per-thread state a task changed on it
+ * (affinity, namespaces, scheduling) cannot spread; it asks the template thread. */
+static int newm(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atomic long *reaped)
+{
+    if (gt_curm != NULL) {
+        int rc = gt_template_newm(kind, fn, arg, stack_size, reaped);
+        if (rc != -ESRCH)
+            return rc;
+        /* No template (a fork from inside an M): the caller is the only thread left. */
+    } else {
+        int rc = gt_template_ensure();
+        if (rc)
+            return rc;
+    }
+    return gt_newm_direct(kind, fn, arg, stack_size, reaped);
 }
 
 int gt_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size)

@@ -68,7 +68,9 @@ typedef struct gt_m {
 
 /* The scheduler: one per process.  Lock order (the whole of it, GIL included):
  *
- *     GIL  ->  sched.lock  ->  glibc's internal locks (pthread_create, malloc, mmap)
+ *     GIL  ->  gothreads.executor's locks (_global_lock -> _Pool.lock)
+ *          ->  tmpl.mu (template.c; dropped before the template takes sched.lock)
+ *          ->  sched.lock  ->  glibc's internal locks (pthread_create, malloc, mmap)
  *
  * A thread may take sched.lock while it holds the GIL, never the reverse: the C
  * runtime never takes the GIL.  The bridge still releases the GIL around gt_newm,
@@ -83,6 +85,14 @@ typedef struct gt_sched {
 } gt_sched;
 
 extern gt_sched gt_sched_g;
+
+/* ---- M creation (runtime.c) and the template thread (template.c) ------------------- */
+/* Create an M from the calling thread, which must be clean (not an M). */
+int gt_newm_direct(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atomic long *reaped);
+int gt_template_ensure(void);
+/* Ask the template thread to create the M; -ESRCH if it is not running. */
+int gt_template_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t size, _Atomic long *reaped);
+void gt_template_forkchild(void);
 
 /* ---- the freem list (runtime.c) ---------------------------------------------------- */
 /* Push [head..tail] (already linked through freelink) onto freem.  Lock-free, no libc:

@@ -4,9 +4,12 @@
 ``concurrent.futures.ThreadPoolExecutor``; ``gothreads.runtime`` is the layer under it.
 """
 from gothreads import runtime
-from gothreads.executor import BrokenThreadPool, ThreadPoolExecutor
+from gothreads.executor import BrokenThreadPool, ExecutorStats, ThreadPoolExecutor, exit_thread
 
 Executor = ThreadPoolExecutor
 
-__all__ = ["ThreadPoolExecutor", "Executor", "BrokenThreadPool", "runtime"]
+__all__ = [
+    "ThreadPoolExecutor", "Executor", "BrokenThreadPool", "ExecutorStats", "exit_thread",
+    "runtime",
+]
 __version__ = "0.1.0"

@@ -29,6 +29,7 @@ _Pool.lock).  Future callbacks, cancellations and joins run with no pool lock he
 from __future__ import annotations
 
 import collections
+import contextvars
 import itertools
 import math
 import os
@@ -38,11 +39,11 @@ import time
 import weakref
 from concurrent.futures import _base
 from concurrent.futures import thread as _stdlib_thread
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set
 
 from gothreads import _runtime
 
-__all__ = ["ThreadPoolExecutor", "BrokenThreadPool"]
+__all__ = ["ThreadPoolExecutor", "BrokenThreadPool", "ExecutorStats", "exit_thread"]
 
 BrokenThreadPool = _stdlib_thread.BrokenThreadPool
 Future = _base.Future
@@ -83,6 +84,7 @@ class _Worker(threading.Thread):
         self._park.acquire()  # held while parked; a release wakes the worker
         self._done = threading.Event()
         self._idle = False  # on pool.idle; pool.lock
+        self._exit_after = False  # exit_thread() was called in the current task
         self._first: Optional[tuple] = None  # the item this worker was started for
 
     def start(self) -> None:
@@ -141,6 +143,40 @@ class _Worker(threading.Thread):
         self._done.set()
 
 
+class ExecutorStats(NamedTuple):
+    """A snapshot of one executor (``ThreadPoolExecutor.stats()``)."""
+
+    workers: int             #: live workers, busy or idle (starting ones included)
+    idle: int                #: parked, waiting for work
+    busy: int                #: running a task
+    peak_workers: int        #: the most workers alive at once
+    pending: int             #: tasks submitted and not yet started
+    submitted: int           #: tasks accepted by submit/map
+    completed: int           #: tasks that returned
+    failed: int              #: tasks that raised
+    threads_created: int     #: worker threads this executor started
+    threads_exited: int      #: of which have exited
+    stacks_reaped: int       #: process-wide: M stacks the runtime reclaimed
+    stack_bytes_mapped: int  #: process-wide: bytes of M stacks mapped (cache included)
+
+
+def exit_thread() -> None:
+    """Make the gothreads worker running the current task exit once the task returns,
+    instead of going back to its pool.
+
+    For tasks that change per-thread OS state: ``os.sched_setaffinity(0, ...)``,
+    ``os.unshare``/``os.setns``, the signal mask, thread-local C library state.  The
+    task's result is delivered as usual; the pool starts a fresh worker when it needs
+    one, and fresh workers never inherit such state (they are created by a clean
+    template thread).  Raises ``RuntimeError`` outside a gothreads worker.
+    """
+    w = threading.current_thread()
+    if not isinstance(w, _Worker) or w._done.is_set():
+        raise RuntimeError("gothreads.exit_thread() must be called from a task running "
+                           "on a gothreads ThreadPoolExecutor worker")
+    w._exit_after = True
+
+
 class _Pool:
     """The state of one executor, shared with its workers.  Workers reference the pool,
     never the executor, so that dropping the executor shuts the pool down."""
@@ -164,9 +200,14 @@ class _Pool:
         self.shutdown = False
         self.broken: Any = False
         self.gen = 0  # bumped in a fork child: workers of an older gen are gone
+        self.join_at_exit = True
         self.peak_workers = 0
         self.threads_created = 0
         self.threads_exited = 0
+        self.submitted = 0
+        self.completed = 0
+        self.failed = 0
+        self.busy = 0
         _pools.add(self)
 
     # -- submission (caller's thread) --------------------------------------------------
@@ -181,6 +222,7 @@ class _Pool:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if _shutdown:
                 raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+            self.submitted += 1
             if self.idle:
                 self.queue.append(item)
                 self.claim_locked()
@@ -195,8 +237,30 @@ class _Pool:
             w._first = item
         self.start(w)
 
+    def staff_locked(self) -> List[_Worker]:
+        """Make sure queued work has workers: wake idle ones, reserve new ones up to
+        max_workers (each taking a queued item as its first).  Returns the reserved
+        workers, to be started once the lock is dropped."""
+        new = []
+        pending = len(self.queue)
+        while pending and self.idle:
+            self.claim_locked()
+            pending -= 1
+        while pending:
+            w = self.reserve_locked()
+            if w is None:
+                break
+            w._first = self.queue.popleft()
+            new.append(w)
+            pending -= 1
+        return new
+
     def claim_locked(self) -> None:
-        w = self.idle.pop()  # the most recently idle: warm caches, and the cold age out
+        # The most recently idle: warm caches, and the cold ones age out.
+        self.wake_locked(self.idle[-1])
+
+    def wake_locked(self, w: _Worker) -> None:
+        self.idle.remove(w)
         w._idle = False
         w._park.release()
 
@@ -252,22 +316,36 @@ class _Pool:
             _runtime.reap()
 
     def work_loop(self, w: _Worker) -> None:
-        # `done` is the finished task's (future, outcome, failed); published only after
-        # this worker is available again.
+        # `done` is the finished task's (future, outcome, failed); published only once
+        # this worker is available again, or gone.
         done = None
         while True:
             self.lock.acquire()
-            if w._gen != self.gen:
+            if done is not None:
+                self.busy -= 1
+                if done[0] is None:
+                    pass  # cancelled before it started
+                elif done[2]:
+                    self.failed += 1
+                else:
+                    self.completed += 1
+            if w._gen != self.gen or w._exit_after or len(self.workers) > self.max_workers:
+                # Forked away, asked to exit (exit_thread), or surplus after a resize.
+                self.forget_locked(w)
+                start = self.staff_locked() if w._gen == self.gen else []
                 self.lock.release()
+                if done is not None:
+                    _publish(done)
+                for n in start:
+                    self.start(n)
                 return
             if w._first is not None:
                 item, w._first = w._first, None
-                self.lock.release()
             elif self.queue:
                 item = self.queue.popleft()
-                self.lock.release()
             else:
                 if self.shutdown or _shutdown:
+                    self.forget_locked(w)
                     self.lock.release()
                     if done is not None:
                         _publish(done)
@@ -281,12 +359,15 @@ class _Pool:
                 if not self.park(w):
                     return
                 continue
+            self.busy += 1
+            self.lock.release()
             if done is not None:
                 _publish(done)
                 done = None
             future, fn, args, kwargs = item
             del item
             if not future.set_running_or_notify_cancel():
+                done = (None, None, False)
                 continue
             try:
                 result = fn(*args, **kwargs)
@@ -345,6 +426,30 @@ class _Pool:
             future.cancel()
         return workers
 
+    def resize(self, max_workers: Any, min_workers: int) -> None:
+        with self.lock:
+            if self.shutdown:
+                raise RuntimeError("cannot resize an executor after shutdown")
+            self.max_workers = max_workers
+            self.min_workers = min_workers
+            # Surplus idle workers exit now, the coldest first; busy ones when next idle.
+            for w in self.idle[:max(0, len(self.workers) - max_workers)]:
+                self.wake_locked(w)
+            start = self.staff_locked()  # growth: queued work gets the new workers
+        for w in start:
+            self.start(w)
+
+    def stats(self) -> "ExecutorStats":
+        rt = _runtime.stats()
+        with self.lock:
+            pending = len(self.queue) + sum(1 for w in self.workers.values() if w._first)
+            return ExecutorStats(
+                workers=len(self.workers), idle=len(self.idle), busy=self.busy,
+                peak_workers=self.peak_workers, pending=pending, submitted=self.submitted,
+                completed=self.completed, failed=self.failed,
+                threads_created=self.threads_created, threads_exited=self.threads_exited,
+                stacks_reaped=rt["ms_reaped"], stack_bytes_mapped=rt["stack_bytes_mapped"])
+
     def snapshot(self) -> Set[_Worker]:
         with self.lock:
             return set(self.workers.values())
@@ -363,6 +468,8 @@ class _Pool:
 
 def _publish(done: tuple) -> None:
     future, outcome, failed = done
+    if future is None:  # cancelled before it started: nothing to publish
+        return
     if failed:
         future.set_exception(outcome)
     else:
@@ -378,9 +485,14 @@ def _python_exit() -> None:
         pools = list(_pools)
     workers = []
     for pool in pools:
-        with pool.lock:
-            pool.wake_all_locked()
-            workers.extend(pool.workers.values())
+        if pool.join_at_exit:
+            with pool.lock:
+                pool.wake_all_locked()
+                workers.extend(pool.workers.values())
+        else:
+            # Queued work is cancelled; running tasks are not waited for: their threads
+            # end when they next need the GIL during finalization.
+            pool.begin_shutdown(cancel_futures=True)
     for w in workers:
         w.join()
 
@@ -435,7 +547,13 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         are alive (default 10.0; ``None``: never; ``0``: as soon as it is idle).
     stack_size
         bytes of stack per worker (default: ``threading.stack_size()`` if set, else the
-        stack a normal Python thread gets).
+        stack a normal Python thread gets; at least ``MIN_WORKER_STACK``).
+    propagate_context
+        when true, each task runs in a copy of the ``contextvars`` context of the code
+        that submitted it (default False, as in the stdlib).
+    join_at_exit
+        when false, interpreter exit does not wait for running tasks and cancels queued
+        ones (default True: queued work finishes, as in the stdlib).
     """
 
     # Shared with the stdlib class, as in the stdlib: names ThreadPoolExecutor-N.
@@ -451,6 +569,8 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         min_workers: int = 0,
         idle_timeout: Optional[float] = 10.0,
         stack_size: Optional[int] = None,
+        propagate_context: bool = False,
+        join_at_exit: bool = True,
     ) -> None:
         # The stdlib's checks, in its order and with its messages.
         if max_workers is None:
@@ -462,6 +582,8 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         min_workers = _check_min_workers(min_workers, max_workers)
         idle_timeout = _check_idle_timeout(idle_timeout)
         stack_size = _check_stack_size(stack_size)
+        propagate_context = _check_bool(propagate_context, "propagate_context")
+        join_at_exit = _check_bool(join_at_exit, "join_at_exit")
 
         self._max_workers = max_workers
         self._thread_name_prefix = (thread_name_prefix or
@@ -470,6 +592,8 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         self._initargs = initargs
         self._pool = _Pool(max_workers, min_workers, idle_timeout, stack_size,
                            self._thread_name_prefix, initializer, initargs)
+        self._pool.join_at_exit = join_at_exit
+        self._propagate_context = propagate_context
         self._work_queue = _QueueView(self._pool)
         self._shutdown_lock = threading.Lock()
         # When the executor is dropped, its pool shuts down as the stdlib's does.
@@ -495,27 +619,52 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         f = Future()
-        self._pool.put((f, fn, args, kwargs))
+        if self._propagate_context:
+            ctx = contextvars.copy_context()
+            self._pool.put((f, ctx.run, (fn, *args), kwargs))
+        else:
+            self._pool.put((f, fn, args, kwargs))
         return f
 
     submit.__doc__ = _base.Executor.submit.__doc__
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
-            timeout: Optional[float] = None, chunksize: int = 1) -> Iterator[Any]:
+            timeout: Optional[float] = None, chunksize: int = 1,
+            buffersize: Optional[int] = None) -> Iterator[Any]:
+        """Like :meth:`concurrent.futures.Executor.map`.  ``buffersize`` (as in Python
+        3.14): when given, at most that many items are taken from the input ahead of the
+        consumer, so an endless iterator works and memory stays bounded."""
+        if buffersize is not None:
+            if isinstance(buffersize, bool) or not isinstance(buffersize, int):
+                raise TypeError("buffersize must be an integer or None")
+            if buffersize < 1:
+                raise ValueError("buffersize must be None or > 0")
         if timeout is not None:
             end_time = timeout + time.monotonic()
-        fs = [self.submit(fn, *args) for args in zip(*iterables)]
+        args_iter = zip(*iterables)
+        if buffersize is None:
+            fs = collections.deque(self.submit(fn, *args) for args in args_iter)
+        else:
+            fs = collections.deque(self.submit(fn, *args)
+                                   for args in itertools.islice(args_iter, buffersize))
+        # The generator holds the executor weakly, so it does not keep it alive.
+        executor_ref = weakref.ref(self)
 
         # Yield must be hidden in closure so that the futures are submitted before the
         # first iterator value is required.
         def result_iterator() -> Iterator[Any]:
             try:
-                fs.reverse()
                 while fs:
+                    if buffersize is not None:
+                        executor = executor_ref()
+                        args = next(args_iter, None) if executor is not None else None
+                        if args is not None:
+                            fs.append(executor.submit(fn, *args))
+                        del executor
                     if timeout is None:
-                        yield _result_or_cancel(fs.pop())
+                        yield _result_or_cancel(fs.popleft())
                     else:
-                        yield _result_or_cancel(fs.pop(), end_time - time.monotonic())
+                        yield _result_or_cancel(fs.popleft(), end_time - time.monotonic())
             finally:
                 for future in fs:
                     future.cancel()
@@ -524,14 +673,51 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
 
     map.__doc__ = _base.Executor.map.__doc__
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        workers = self._pool.begin_shutdown(cancel_futures)
-        if wait:
-            for w in workers:
-                w.join()
-            _runtime.reap()
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,
+                 timeout: Optional[float] = None) -> bool:
+        """Like :meth:`concurrent.futures.Executor.shutdown`, plus ``timeout``: with
+        ``wait=True``, wait at most ``timeout`` seconds for the workers (``None``: as long
+        as it takes).  Tasks still running then keep running, and their futures complete
+        as usual.
 
-    shutdown.__doc__ = _base.Executor.shutdown.__doc__
+        Returns True when every worker has exited (always with ``wait=True`` and no
+        timeout), False when the timeout expired first or ``wait`` is false.
+        """
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
+                raise TypeError("timeout must be a number or None")
+            if timeout < 0:
+                raise ValueError("timeout must be 0 or greater, or None")
+            deadline = time.monotonic() + timeout
+        workers = self._pool.begin_shutdown(cancel_futures)
+        if not wait:
+            return False
+        for w in workers:
+            w.join(None if timeout is None else max(0.0, deadline - time.monotonic()))
+        _runtime.reap()
+        return not any(w.is_alive() or not w._done.is_set() for w in workers)
+
+    def resize(self, max_workers: Optional[int] = None,
+               min_workers: Optional[int] = None) -> None:
+        """Change the worker limits while the executor runs.  Surplus workers exit when
+        they are next idle (idle ones at once); more workers start on demand, and at
+        once for work already queued.  Arguments left as None keep their value."""
+        pool = self._pool
+        new_max = pool.max_workers if max_workers is None else max_workers
+        if max_workers is not None:
+            if isinstance(new_max, bool) or not isinstance(new_max, int):
+                raise TypeError(f"max_workers must be an int, not {type(new_max).__name__}")
+            if new_max <= 0:
+                raise ValueError("max_workers must be greater than 0")
+        new_min = pool.min_workers if min_workers is None else min_workers
+        new_min = _check_min_workers(new_min, new_max)
+        pool.resize(new_max, new_min)
+        self._max_workers = new_max
+
+    def stats(self) -> ExecutorStats:
+        """A snapshot of this executor's workers and task counts (cheap: one lock)."""
+        return self._pool.stats()
+
 
     def __enter__(self) -> "ThreadPoolExecutor":
         return self
@@ -569,6 +755,12 @@ def _check_idle_timeout(idle_timeout: Any) -> Optional[float]:
     if math.isinf(idle_timeout) or idle_timeout > threading.TIMEOUT_MAX:
         return None
     return float(idle_timeout)
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+    return value
 
 
 def _check_stack_size(stack_size: Any) -> Optional[int]:

@@ -362,12 +362,15 @@ def test_burst_returns_to_baseline(child):
             f.result()
         peak = snapshot()
         deadline = time.time() + 10
-        while len(ex._threads) and time.time() < deadline:
+        # The workers retire after 0.2 s idle; the template thread that created them
+        # 0.5 s after the last M is gone.
+        while (len(ex._threads) or os_threads() > base["threads"]) and time.time() < deadline:
             time.sleep(0.05)
         settle()
         after = snapshot()
         print("base", base); print("peak", peak); print("after", after)
-        assert peak["threads"] == base["threads"] + 32, peak
+        # 32 workers and the template thread that created them (csrc/template.c).
+        assert peak["threads"] == base["threads"] + 33, peak
         assert after["threads"] == base["threads"], after
         assert after["enumerate"] == base["enumerate"], after
         assert len(threading._active) == 1

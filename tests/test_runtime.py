@@ -202,14 +202,19 @@ def test_fork_child_holds_no_m(child):
 
 
 STRESS = """
-    import gc
+    import gc, time
     from gothreads import runtime
     kind, conc = {kind!r}, {conc}
 
     def snapshot():
         # The process minus the stack cache: each cached stack is 2 maps lines (guard +
-        # stack) and stack_bytes/stacks of VmSize.
+        # stack) and stack_bytes/stacks of VmSize.  The template thread (csrc/template.c)
+        # exits once it has been idle 0.5 s with no M alive: wait for it.
         runtime.reap()
+        for _ in range(400):
+            if os_threads() == 1:
+                break
+            time.sleep(0.01)
         gc.collect()
         st = runtime.stats()
         return (maps_lines() - 2 * st["stacks_cached"],

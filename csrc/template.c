@@ -1,0 +1,156 @@
+/*
+ * template.c -- Go's template thread (Go #20676, #28979): a clean thread that creates Ms
+ * on behalf of Ms.
+ *
+ * A new thread inherits its creator's CPU affinity, scheduling policy, namespaces and
+ * other per-thread OS state.  A worker M runs arbitrary tasks, which may change such
+ * state (os.sched_setaffinity, os.unshare, os.setns); if it then created a worker, the
+ * taint would spread.  So an M never creates an M itself: it hands the request to the
+ * template thread, which was started from a thread that is not an M and does nothing
+ * but create Ms.
+ *
+ * The template starts with the first M created by a non-M thread, and exits after it
+ * has been idle for GT_TEMPLATE_IDLE_MS while no M is alive (no M could then need it,
+ * and the next creation, again from a non-M thread, restarts it), so a program whose
+ * pool shrank to nothing is back to its baseline thread count.
+ *
+ * Lock order: tmpl.mu is never held while taking sched.lock (the template drops it
+ * before it creates an M), and no one holding sched.lock takes tmpl.mu.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include "runtime.h"
+
+#define GT_TEMPLATE_IDLE_MS 500
+
+typedef struct tmpl_req {
+    gt_mkind kind;
+    gt_mfn fn;
+    void *arg;
+    size_t size;
+    _Atomic long *reaped;
+    int rc;
+    int done;
+    struct tmpl_req *next;
+} tmpl_req;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work;  /* the template waits here for requests */
+    pthread_cond_t done;  /* requesters wait here for their rc */
+    int running;          /* the template thread exists */
+    tmpl_req *head, *tail;
+} tmpl = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0,
+           NULL, NULL };
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *template_main(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&tmpl.mu);
+    for (;;) {
+        while (tmpl.head) {
+            tmpl_req *r = tmpl.head;
+            tmpl.head = r->next;
+            if (!tmpl.head)
+                tmpl.tail = NULL;
+            pthread_mutex_unlock(&tmpl.mu);
+            int rc = gt_newm_direct(r->kind, r->fn, r->arg, r->size, r->reaped);
+            pthread_mutex_lock(&tmpl.mu);
+            r->rc = rc;
+            r->done = 1;
+            pthread_cond_broadcast(&tmpl.done);
+        }
+        struct timespec ts;
+        deadline_in(&ts, GT_TEMPLATE_IDLE_MS);
+        int rc = pthread_cond_timedwait(&tmpl.work, &tmpl.mu, &ts);
+        if (rc == ETIMEDOUT && !tmpl.head) {
+            gt_stats st;
+            gt_get_stats(&st);
+            if (st.ms_live == 0)
+                break;
+        }
+    }
+    tmpl.running = 0;
+    pthread_mutex_unlock(&tmpl.mu);
+    return NULL;
+}
+
+/* Start the template if it is not running.  Call only from a thread that is not an M:
+ * the template inherits the caller's state.  tmpl.mu held. */
+static int template_start_locked(void)
+{
+    if (tmpl.running)
+        return 0;
+    pthread_attr_t attr;
+    sigset_t all;
+    pthread_t th;
+    int rc = pthread_attr_init(&attr);
+    if (rc)
+        return -rc;
+    sigfillset(&all);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    pthread_attr_setsigmask_np(&attr, &all);
+    rc = pthread_create(&th, &attr, template_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc)
+        return -rc;
+    pthread_setname_np(th, "gothreads-tmpl");
+    tmpl.running = 1;
+    return 0;
+}
+
+int gt_template_ensure(void)
+{
+    pthread_mutex_lock(&tmpl.mu);
+    int rc = template_start_locked();
+    pthread_mutex_unlock(&tmpl.mu);
+    return rc;
+}
+
+int gt_template_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t size, _Atomic long *reaped)
+{
+    tmpl_req r = { kind, fn, arg, size, reaped, 0, 0, NULL };
+    pthread_mutex_lock(&tmpl.mu);
+    if (!tmpl.running) {
+        /* Only after a fork from inside an M, or if the template could not be started:
+         * there is no clean thread left to ask. */
+        pthread_mutex_unlock(&tmpl.mu);
+        return -ESRCH;
+    }
+    if (tmpl.tail)
+        tmpl.tail->next = &r;
+    else
+        tmpl.head = &r;
+    tmpl.tail = &r;
+    pthread_cond_signal(&tmpl.work);
+    while (!r.done)
+        pthread_cond_wait(&tmpl.done, &tmpl.mu);
+    pthread_mutex_unlock(&tmpl.mu);
+    return r.rc;
+}
+
+/* In a fork child the template thread does not exist. */
+void gt_template_forkchild(void)
+{
+    pthread_mutex_init(&tmpl.mu, NULL);
+    pthread_cond_init(&tmpl.work, NULL);
+    pthread_cond_init(&tmpl.done, NULL);
+    tmpl.running = 0;
+    tmpl.head = tmpl.tail = NULL;
+}
