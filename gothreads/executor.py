@@ -85,6 +85,7 @@ class _Worker(threading.Thread):
         self._done = threading.Event()
         self._idle = False  # on pool.idle; pool.lock
         self._exit_after = False  # exit_thread() was called in the current task
+        self._waking = False  # claimed, has not yet retaken the pool lock
         self._first: Optional[tuple] = None  # the item this worker was started for
 
     def start(self) -> None:
@@ -208,6 +209,7 @@ class _Pool:
         self.completed = 0
         self.failed = 0
         self.busy = 0
+        self.waking = 0  # workers woken that have not yet taken work
         _pools.add(self)
 
     # -- submission (caller's thread) --------------------------------------------------
@@ -225,7 +227,10 @@ class _Pool:
             self.submitted += 1
             if self.idle:
                 self.queue.append(item)
-                self.claim_locked()
+                # Wake a worker unless enough are already on their way for every
+                # queued task (each woken worker takes one).
+                if self.waking < len(self.queue):
+                    self.claim_locked()
                 return
             w = self.reserve_locked()
             if w is None:
@@ -262,6 +267,8 @@ class _Pool:
     def wake_locked(self, w: _Worker) -> None:
         self.idle.remove(w)
         w._idle = False
+        w._waking = True
+        self.waking += 1
         w._park.release()
 
     def reserve_locked(self) -> Optional[_Worker]:
@@ -316,19 +323,30 @@ class _Pool:
             _runtime.reap()
 
     def work_loop(self, w: _Worker) -> None:
-        # `done` is the finished task's (future, outcome, failed); published only once
-        # this worker is available again, or gone.
+        # `done` is the last finished task's (future, outcome, failed), published only
+        # once this worker is available again, or gone.  `rest` holds batch items a task
+        # left unrun by calling exit_thread(): they go back to the queue.
         done = None
+        completed = failed = 0
+        rest: List[tuple] = []
         while True:
             self.lock.acquire()
+            if w._waking:
+                w._waking = False
+                self.waking -= 1
             if done is not None:
                 self.busy -= 1
-                if done[0] is None:
-                    pass  # cancelled before it started
-                elif done[2]:
-                    self.failed += 1
-                else:
-                    self.completed += 1
+                if done[0] is not None:
+                    if done[2]:
+                        failed += 1
+                    else:
+                        completed += 1
+                self.completed += completed
+                self.failed += failed
+                completed = failed = 0
+            if rest:
+                self.queue.extendleft(reversed(rest))
+                rest = []
             if w._gen != self.gen or w._exit_after or len(self.workers) > self.max_workers:
                 # Forked away, asked to exit (exit_thread), or surplus after a resize.
                 self.forget_locked(w)
@@ -340,9 +358,14 @@ class _Pool:
                     self.start(n)
                 return
             if w._first is not None:
-                item, w._first = w._first, None
+                items = [w._first]
+                w._first = None
             elif self.queue:
-                item = self.queue.popleft()
+                # One task at a time: a task taken is hidden from the other workers,
+                # and one that blocks must not hold another hostage (the next one may
+                # be what it waits for).  Back-to-back tasks still keep the GIL: an
+                # uncontended pool lock does not release it.
+                items = [self.queue.popleft()]
             else:
                 if self.shutdown or _shutdown:
                     self.forget_locked(w)
@@ -364,20 +387,32 @@ class _Pool:
             if done is not None:
                 _publish(done)
                 done = None
-            future, fn, args, kwargs = item
-            del item
-            if not future.set_running_or_notify_cancel():
-                done = (None, None, False)
-                continue
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                done = (future, exc, True)
-                del exc  # break the traceback cycle; `done` holds the exception
-            else:
-                done = (future, result, False)
-                del result
-            del future, fn, args, kwargs
+            last = len(items) - 1
+            for i, (future, fn, args, kwargs) in enumerate(items):
+                items[i] = None
+                if not future.set_running_or_notify_cancel():
+                    outcome = (None, None, False)
+                else:
+                    try:
+                        outcome = (future, fn(*args, **kwargs), False)
+                    except BaseException as exc:
+                        outcome = (future, exc, True)
+                        del exc  # break the traceback cycle; `outcome` holds it
+                del future, fn, args, kwargs
+                if i == last:
+                    done = outcome
+                    break
+                _publish(outcome)
+                if outcome[0] is not None:
+                    if outcome[2]:
+                        failed += 1
+                    else:
+                        completed += 1
+                del outcome
+                if w._exit_after:
+                    rest = [it for it in items[i + 1:] if it is not None]
+                    done = (None, None, False)
+                    break
 
     def park(self, w: _Worker) -> bool:
         """Wait on the worker's park lock until claimed.  Returns False when the worker
@@ -459,6 +494,8 @@ class _Pool:
         queued work stays queued for fresh workers."""
         self.lock = threading.RLock()
         self.gen += 1
+        self.waking = 0
+        self.busy = 0
         for w in self.workers.values():
             w._done = threading.Event()
             w._done.set()
