@@ -503,6 +503,18 @@ class _Pool:
         self.idle.clear()
 
 
+def _run_chunk(fn: Callable[..., Any], chunk: List[tuple]) -> List[tuple]:
+    """A map chunk's task: every item runs; each outcome is (value, raised)."""
+    out = []
+    for args in chunk:
+        try:
+            out.append((fn(*args), False))
+        except BaseException as exc:
+            out.append((exc, True))
+            del exc
+    return out
+
+
 def _publish(done: tuple) -> None:
     future, outcome, failed = done
     if future is None:  # cancelled before it started: nothing to publish
@@ -676,6 +688,8 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
                 raise TypeError("buffersize must be an integer or None")
             if buffersize < 1:
                 raise ValueError("buffersize must be None or > 0")
+        if timeout is None and buffersize is None:
+            return self._map_chunked(fn, zip(*iterables), chunksize)
         if timeout is not None:
             end_time = timeout + time.monotonic()
         args_iter = zip(*iterables)
@@ -707,6 +721,44 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
                     future.cancel()
 
         return result_iterator()
+
+    def _map_chunked(self, fn: Callable[..., Any], args_iter: Iterator[tuple],
+                     chunksize: int) -> Iterator[Any]:
+        """map without a timeout or buffersize: the caller cannot tell when an item ran,
+        only its result, its order and that every item runs.  So items travel in
+        chunks, one future per chunk instead of one per item.  Every item still runs
+        (an exception is raised at its position, as in the stdlib); closing the iterator
+        cancels the chunks not yet started."""
+        items = list(args_iter)
+        if isinstance(chunksize, int) and chunksize > 1:
+            size = chunksize
+        else:
+            # Enough chunks for every worker to get several, few enough to amortize.
+            size = max(1, min(256, len(items) // (8 * self._pool_width())))
+        fs = collections.deque(
+            self.submit(_run_chunk, fn, items[i:i + size]) for i in range(0, len(items), size))
+        del items
+
+        def result_iterator() -> Iterator[Any]:
+            try:
+                while fs:
+                    outcomes = _result_or_cancel(fs.popleft())
+                    outcomes.reverse()
+                    while outcomes:
+                        # No local may hold a result while suspended at the yield: the
+                        # caller may rely on dropping it (CPython's test_free_reference).
+                        if outcomes[-1][1]:
+                            raise outcomes.pop()[0]
+                        yield outcomes.pop()[0]
+            finally:
+                for future in fs:
+                    future.cancel()
+
+        return result_iterator()
+
+    def _pool_width(self) -> int:
+        m = self._pool.max_workers
+        return m if isinstance(m, int) else max(1, int(m))
 
     map.__doc__ = _base.Executor.map.__doc__
 

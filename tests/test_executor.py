@@ -71,6 +71,42 @@ class TestConformance:
             with pytest.raises(cf.TimeoutError):
                 list(ex.map(time.sleep, [0.5], timeout=0.01))
 
+    def test_map_runs_every_item_and_raises_in_place(self, Executor):
+        seen = []
+
+        def f(i):
+            seen.append(i)
+            if i == 3:
+                raise ValueError(i)
+            return i
+
+        with Executor(2) as ex:
+            it = ex.map(f, range(500))
+            assert [next(it) for _ in range(3)] == [0, 1, 2]
+            with pytest.raises(ValueError):
+                next(it)
+        assert sorted(seen) == list(range(500))
+
+    def test_map_drops_results_it_yielded(self, Executor):
+        class Obj:
+            pass
+
+        with Executor(2) as ex:
+            for obj in ex.map(lambda _: Obj(), range(300)):
+                ref = weakref.ref(obj)
+                del obj
+                assert ref() is None
+
+    def test_map_close_cancels_what_has_not_started(self, Executor):
+        gate = threading.Event()
+        ran = []
+        with Executor(1) as ex:
+            ex.submit(gate.wait, 10)
+            it = ex.map(ran.append, range(1000))
+            it.close()
+            gate.set()
+        assert ran == []
+
     def test_map_submits_eagerly(self, Executor):
         seen = []
         ex = Executor(2)
