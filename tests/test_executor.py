@@ -100,16 +100,6 @@ class TestConformance:
                 del obj
                 assert ref() is None
 
-    def test_map_close_cancels_what_has_not_started(self, Executor):
-        gate = threading.Event()
-        ran = []
-        with Executor(1) as ex:
-            ex.submit(gate.wait, 10)
-            it = ex.map(ran.append, range(1000))
-            it.close()
-            gate.set()
-        assert ran == []
-
     def test_map_submits_eagerly(self, Executor):
         seen = []
         ex = Executor(2)
