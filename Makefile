@@ -113,8 +113,8 @@ cross-test:
 
 bench: venv-$(PY)
 	mkdir -p bench/results
-	$(call VENV,$(PY))/bin/python -m pytest bench -q -p no:cacheprovider \
-	    --benchmark-json=bench/results/bench-$(PY).json
+	cd bench && ../$(call VENV,$(PY))/bin/python -m pytest . -q -p no:cacheprovider \
+	    --benchmark-json=results/bench-$(PY).json --benchmark-columns=median,min,max,rounds
 
 demo: venv-$(PY)
 	$(call VENV,$(PY))/bin/python -m gothreads

@@ -733,8 +733,9 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         if isinstance(chunksize, int) and chunksize > 1:
             size = chunksize
         else:
-            # Enough chunks for every worker to get several, few enough to amortize.
-            size = max(1, min(256, len(items) // (8 * self._pool_width())))
+            # Enough chunks for every worker to get many (so that uneven or
+            # GIL-releasing items still balance), few enough to amortize.
+            size = max(1, min(256, len(items) // (32 * self._pool_width())))
         fs = collections.deque(
             self.submit(_run_chunk, fn, items[i:i + size]) for i in range(0, len(items), size))
         del items
