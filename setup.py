@@ -36,7 +36,7 @@ def platform_sources():
 
 
 KEY, (OS_SRC, ASM_SRC) = platform_sources()
-CORE_SRC = ["csrc/runtime.c", "csrc/stack.c", "csrc/template.c", OS_SRC, ASM_SRC]
+CORE_SRC = ["csrc/runtime.c", "csrc/stack.c", "csrc/template.c", "csrc/note.c", OS_SRC, ASM_SRC]
 RAW_SRC = ["csrc/m_raw.c", "csrc/freem.c"]
 RAW_FLAGS = ["-fno-stack-protector"] + (["-mno-outline-atomics"] if KEY[1] == "aarch64" else [])
 DEBUG = os.environ.get("GOTHREADS_DEBUG") == "1"

@@ -8,6 +8,7 @@
 #ifndef GOTHREADS_H
 #define GOTHREADS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,19 @@ int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
 
 /* Set the calling thread's OS-visible name (truncated to what the OS allows). */
 void gt_set_thread_name(const char *name);
+
+/* A note (Go's): one sleeper, any number of wakers; the sleeper spins a bounded,
+ * adaptive while before it sleeps in the kernel (note.c). */
+typedef struct gt_note {
+    _Atomic uint32_t key;
+    int64_t spin_ns; /* the sleeper's own: current spin budget */
+} gt_note;
+
+void gt_note_init(gt_note *n);
+void gt_note_wakeup(gt_note *n);
+void gt_note_clear(gt_note *n);
+/* 1 when woken (the wakeup is consumed), 0 after timeout_ns (<0: no timeout). */
+int gt_note_sleep(gt_note *n, int64_t timeout_ns);
 
 /* The calling thread's M id (>0), or 0 when the caller is not a pthread M. */
 uint64_t gt_current_m(void);

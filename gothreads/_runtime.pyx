@@ -232,6 +232,33 @@ def start_python_m(fn, stack_size=None):
         _check(rc)
 
 
+cdef class Note:
+    """A one-shot wakeup for one sleeping thread (csrc/note.c): ``sleep`` spins a
+    bounded, adaptive while with the GIL released, then sleeps in the kernel."""
+
+    cdef gt_note note
+
+    def __cinit__(self):
+        gt_note_init(&self.note)
+
+    def wakeup(self):
+        gt_note_wakeup(&self.note)
+
+    def clear(self):
+        gt_note_clear(&self.note)
+
+    def sleep(self, timeout=None):
+        """Wait for a wakeup: True when woken, False after ``timeout`` seconds
+        (None or negative: no timeout)."""
+        cdef int64_t ns = -1
+        cdef int r
+        if timeout is not None and timeout >= 0:
+            ns = <int64_t>(timeout * 1e9)
+        with nogil:
+            r = gt_note_sleep(&self.note, ns)
+        return r == 1
+
+
 def set_thread_name(name):
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")

@@ -80,8 +80,7 @@ class _Worker(threading.Thread):
         self._pool = pool
         self._index = index
         self._gen = pool.gen
-        self._park = threading.Lock()
-        self._park.acquire()  # held while parked; a release wakes the worker
+        self._park = _runtime.Note()  # parked workers sleep here; a wakeup claims them
         self._done = threading.Event()
         self._idle = False  # on pool.idle; pool.lock
         self._exit_after = False  # exit_thread() was called in the current task
@@ -269,7 +268,7 @@ class _Pool:
         w._idle = False
         w._waking = True
         self.waking += 1
-        w._park.release()
+        w._park.wakeup()
 
     def reserve_locked(self) -> Optional[_Worker]:
         if not len(self.workers) < self.max_workers:
@@ -418,12 +417,12 @@ class _Pool:
         """Wait on the worker's park lock until claimed.  Returns False when the worker
         retired instead (idle for idle_timeout with more than min_workers alive)."""
         while True:
-            if w._park.acquire(True, self.idle_timeout):
+            if w._park.sleep(self.idle_timeout):
                 return True
             with self.lock:
                 if not w._idle:
-                    # Claimed between the timeout and the lock: the release is done.
-                    w._park.acquire()
+                    # Claimed between the timeout and the lock: the wakeup is done.
+                    w._park.clear()
                     return True
                 if len(self.workers) > self.min_workers:
                     self.forget_locked(w)

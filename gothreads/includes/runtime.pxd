@@ -1,6 +1,6 @@
 # Mirrors csrc/gothreads.h, in its order, declaring what Cython uses.  Every function
 # there is safe without the GIL and never takes it: hence nogil.
-from libc.stdint cimport uint64_t
+from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "gothreads.h" nogil:
     ctypedef enum gt_mkind:
@@ -31,5 +31,13 @@ cdef extern from "gothreads.h" nogil:
     void gt_set_stack_cache_limit(size_t n)
     int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
                  size_t stack_size, double *seconds)
+    ctypedef struct gt_note:
+        pass
+
+    void gt_note_init(gt_note *n)
+    void gt_note_wakeup(gt_note *n)
+    void gt_note_clear(gt_note *n)
+    int gt_note_sleep(gt_note *n, int64_t timeout_ns)
+
     void gt_set_thread_name(const char *name)
     uint64_t gt_current_m()
