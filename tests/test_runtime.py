@@ -246,3 +246,26 @@ STRESS = """
 def test_stress_100k_flat(child, kind):
     p = child(STRESS.format(kind=kind, conc=8))
     print(p.stdout)
+
+
+def test_note_wakeup_sleep_timeout():
+    import threading
+    import time
+
+    from gothreads import _runtime
+
+    n = _runtime.Note()
+    t0 = time.monotonic()
+    assert n.sleep(0.05) is False
+    assert time.monotonic() - t0 >= 0.04
+    n.wakeup()
+    assert n.sleep(5) is True          # a wakeup before the sleep is not lost
+    assert n.sleep(0) is False         # and it was consumed
+    n.wakeup()
+    n.clear()
+    assert n.sleep(0.01) is False
+    for delay in (0, 0.001, 0.05):     # woken while spinning, and from the kernel
+        threading.Timer(delay, n.wakeup).start()
+        t0 = time.monotonic()
+        assert n.sleep(10) is True
+        assert time.monotonic() - t0 < 5
