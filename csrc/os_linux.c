@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -35,6 +36,8 @@ size_t gt_os_default_stack_size(void)
 }
 
 void gt_os_yield(void) { sched_yield(); }
+
+void gt_os_trim_heap(void) { malloc_trim(0); }
 
 /* Linux keeps 15 bytes and a NUL; longer names are cut, not refused. */
 void gt_os_setname(const char *name)

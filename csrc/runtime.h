@@ -105,6 +105,8 @@ int gt_stackalloc(size_t size, gt_stack *out);
 void gt_stackfree(gt_stack *st);        /* to the LIFO cache, or unmapped past the limit */
 void gt_stackunmap(gt_stack *st);       /* straight back to the kernel */
 void gt_stack_counts(uint64_t *mapped, uint64_t *cached, uint64_t *bytes, uint64_t *limit);
+/* Give the pages of the cached stacks back to the kernel (takes sched.lock itself). */
+void gt_stack_cache_release(void);
 
 /* ---- the OS layer (os_linux.c; os_darwin.c is the place for macOS) -------------------- */
 /* Start mp's pthread on mp->stack, joinable, with the worker signal mask. */
@@ -114,6 +116,8 @@ int gt_os_tryjoin(gt_m *mp);
 /* Start a raw M: clone onto mp->stack with every signal blocked; -ENOSYS if none. */
 int gt_os_newosproc_raw(gt_m *mp);
 size_t gt_os_default_stack_size(void);
+/* Return free malloc memory to the kernel (glibc: malloc_trim). */
+void gt_os_trim_heap(void);
 size_t gt_os_page_size(void);
 void gt_os_yield(void);
 

@@ -128,3 +128,13 @@ void gt_stack_counts(uint64_t *mapped, uint64_t *cached, uint64_t *bytes, uint64
     *bytes = stk.bytes;
     *limit = stk.limit;
 }
+
+void gt_stack_cache_release(void)
+{
+    pthread_mutex_lock(&gt_sched_g.lock);
+    for (size_t i = 0; i < stk.n; i++) {
+        gt_stack *st = &stk.cache[i];
+        madvise((char *)st->map + (st->mapsize - st->size), st->size, MADV_DONTNEED);
+    }
+    pthread_mutex_unlock(&gt_sched_g.lock);
+}

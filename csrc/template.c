@@ -12,7 +12,8 @@
  * The template starts with the first M created by a non-M thread, and exits after it
  * has been idle for GT_TEMPLATE_IDLE_MS while no M is alive (no M could then need it,
  * and the next creation, again from a non-M thread, restarts it), so a program whose
- * pool shrank to nothing is back to its baseline thread count.
+ * pool shrank to nothing is back to its baseline thread count.  On its way out it
+ * returns the burst's memory: see template_main.
  *
  * Lock order: tmpl.mu is never held while taking sched.lock (the template drops it
  * before it creates an M), and no one holding sched.lock takes tmpl.mu.
@@ -87,6 +88,12 @@ static void *template_main(void *unused)
     }
     tmpl.running = 0;
     pthread_mutex_unlock(&tmpl.mu);
+    /* Everything is idle: give back what the burst left behind: the pages of the
+     * cached stacks (the mappings stay for reuse) and the free memory glibc's
+     * per-thread malloc arenas kept.  No reap here: free() on this thread would give it
+     * a tcache, and with it a malloc arena of its own (64 MiB of address space). */
+    gt_stack_cache_release();
+    gt_os_trim_heap();
     return NULL;
 }
 
