@@ -127,6 +127,8 @@ def print_table(res: Dict[str, Any]) -> None:
 
 def trace_burst(impl: str) -> None:
     """Child side of --plot: print (t, threads, rss_kib) samples as JSON."""
+    import numpy  # before the first sample: its BLAS threads are not the pool's
+
     cls = scenarios.IMPLS[impl]
     kwargs = {"idle_timeout": 0.5} if impl == "gothreads" else {}
     samples = []
@@ -149,7 +151,7 @@ def trace_burst(impl: str) -> None:
         for f in fs:
             f.result()
         time.sleep(0.3)
-        import numpy  # a little memory per task, as real work has
+        # Work that allocates and releases the GIL, as real tasks do.
         list(ex.map(lambda _: numpy.ones(50_000).sum(), range(256)))
         time.sleep(1.5)
     stop.set()
@@ -204,9 +206,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
     if args.plot:
         return plot(args.plot)
-    rounds = args.rounds or (2 if args.quick else 3)
-    if rounds < 1:
+    if args.rounds is not None and args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    rounds = args.rounds or (2 if args.quick else 3)
     res = run(args.quick, rounds)
     print_table(res)
     if args.json:

@@ -1,0 +1,48 @@
+"""python -m gothreads: the main job runs, prints its table, writes JSON, and --plot
+either draws or says clearly that matplotlib is missing."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "gothreads", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_quick_table_and_json(tmp_path):
+    out = tmp_path / "r.json"
+    p = run("--quick", "--rounds", "1", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "verdict" in p.stdout and "burst of 64" in p.stdout
+    assert "[1/" in p.stderr  # progress
+    res = json.loads(out.read_text())
+    names = [r["scenario"] for r in res["rows"]]
+    assert any("submit(noop).result()" in n for n in names)
+    assert any("thread create" in n for n in names)
+    for r in res["rows"]:
+        assert r["stdlib_s"] > 0 and r["gothreads_s"] > 0
+        assert abs(r["ratio"] - r["gothreads_s"] / r["stdlib_s"]) < 1e-9
+        assert r["verdict"] in ("met", "faster", "par", "slower")
+    assert res["burst"]["gothreads"]["threads_after_idle"] <= res["burst"]["gothreads"]["threads_before"]
+
+
+def test_bad_arguments():
+    p = run("--rounds", "0")
+    assert p.returncode == 2 and "--rounds" in p.stderr
+    p = run("--nonsense")
+    assert p.returncode == 2
+
+
+def test_plot(tmp_path):
+    png = tmp_path / "burst.png"
+    p = run("--plot", str(png))
+    if importlib.util.find_spec("matplotlib") is None:
+        assert p.returncode == 2
+        assert "pip install 'gothreads[plot]'" in p.stderr
+        assert not png.exists()
+    else:
+        assert p.returncode == 0, p.stderr
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10000
