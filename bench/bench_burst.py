@@ -5,10 +5,10 @@ from gothreads import runtime, scenarios
 
 
 def test_burst_then_idle(benchmark, impl):
-    benchmark.group = "burst of 64, then 1 s idle"
+    benchmark.group = "burst of 64, then 1.2 s idle"
     results = []
     benchmark.pedantic(lambda: results.append(
-        scenarios.burst_then_idle(scenarios.IMPLS[impl], 64, 1.0)), rounds=1, iterations=1)
+        scenarios.burst_then_idle(scenarios.IMPLS[impl], 64, 1.2)), rounds=1, iterations=1)
     r = results[-1]
     benchmark.extra_info.update(impl=impl, **r._asdict())
     if impl == "gothreads":

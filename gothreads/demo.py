@@ -92,7 +92,7 @@ def run(quick: bool, rounds: int) -> Dict[str, Any]:
                      verdict=verdict(got / std, 0.7)))
     burst = {}
     for impl, cls in scenarios.IMPLS.items():
-        burst[impl] = scenarios.burst_then_idle(cls, 64, 0.4 if quick else 1.0)._asdict()
+        burst[impl] = scenarios.burst_then_idle(cls, 64, 1.2)._asdict()
         progress.step(f"burst of 64 then idle [{impl}]")
     progress.close()
     return {"rows": rows, "burst": burst, "quick": quick, "rounds": rounds,

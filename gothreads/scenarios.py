@@ -149,7 +149,8 @@ class BurstResult(NamedTuple):
 
 def burst_then_idle(Executor: ExecutorType, width: int = 64, idle: float = 1.0) -> BurstResult:
     """``width`` blocking tasks at once, then ``idle`` seconds with nothing to do.
-    gothreads pools get ``idle_timeout=idle/4``."""
+    gothreads pools get ``idle_timeout=idle/4``; their template thread leaves 0.5 s
+    after the last worker, so ``idle`` should be 1 s or more."""
     kwargs = {"idle_timeout": idle / 4} if Executor is gothreads.ThreadPoolExecutor else {}
     before = os_threads()
     ex = Executor(width, **kwargs)
