@@ -363,9 +363,12 @@ SHRINK = textwrap.dedent("""
     from gothreads import runtime
 
     def settle():
-        for _ in range(200):
+        # A joined worker has finished its Python code; its thread may still be on
+        # its way out of C (mexit, glibc's exit) for a moment.
+        for _ in range(400):
             runtime.reap()
-            if runtime.stats()["freem_len"] == 0:
+            st = runtime.stats()
+            if st["freem_len"] == 0 and st["ms_live"] == 0:
                 break
             time.sleep(0.005)
         gc.collect()
