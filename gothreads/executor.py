@@ -261,10 +261,13 @@ class _Pool:
 
     def claim_locked(self) -> None:
         # The most recently idle: warm caches, and the cold ones age out.
-        self.wake_locked(self.idle[-1])
+        self.unpark_locked(self.idle.pop())
 
     def wake_locked(self, w: _Worker) -> None:
         self.idle.remove(w)
+        self.unpark_locked(w)
+
+    def unpark_locked(self, w: _Worker) -> None:
         w._idle = False
         w._waking = True
         self.waking += 1
@@ -290,6 +293,8 @@ class _Pool:
                 if self.workers:
                     self.queue.appendleft(item)  # another worker will take it
                     item = None
+                    if self.idle and self.waking < len(self.queue):
+                        self.claim_locked()
             w._done.set()
             if item is not None:
                 raise

@@ -580,3 +580,28 @@ def test_sigint_reaches_main_thread(child):
     """)
     assert "interrupted in MainThread" in p.stdout
     assert "task result ThreadPoolExecutor-" in p.stdout
+
+
+def test_thread_start_failure_loses_no_task(monkeypatch):
+    from gothreads import executor as gx
+
+    real = gx._runtime.start_python_m
+    ex = gothreads.ThreadPoolExecutor(4, idle_timeout=None)
+    # No worker at all: submit raises as the stdlib's does, and nothing stays queued.
+    monkeypatch.setattr(gx._runtime, "start_python_m", lambda *a: (_ for _ in ()).throw(
+        RuntimeError("can't start new thread")))
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        ex.submit(pow, 2, 2)
+    assert ex.stats().workers == 0 and ex.stats().pending == 0
+    # One worker exists: a failed start hands the task to it.
+    monkeypatch.setattr(gx._runtime, "start_python_m", real)
+    gate = threading.Event()
+    first = ex.submit(gate.wait, 10)
+    monkeypatch.setattr(gx._runtime, "start_python_m", lambda *a: (_ for _ in ()).throw(
+        RuntimeError("can't start new thread")))
+    second = ex.submit(pow, 3, 2)
+    assert ex.stats().workers == 1
+    gate.set()
+    assert first.result(5) is True and second.result(5) == 9
+    monkeypatch.setattr(gx._runtime, "start_python_m", real)
+    ex.shutdown()
