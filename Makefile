@@ -116,8 +116,9 @@ bench: venv-$(PY)
 	cd bench && ../$(call VENV,$(PY))/bin/python -m pytest . -q -p no:cacheprovider \
 	    --benchmark-json=results/bench-$(PY).json --benchmark-columns=median,min,max,rounds
 
+# -I: run the installed package, not the source tree in the current directory.
 demo: venv-$(PY)
-	$(call VENV,$(PY))/bin/python -m gothreads
+	$(call VENV,$(PY))/bin/python -I -m gothreads
 
 # Debian packages the checks need (root only; CI runs as root).
 tools:

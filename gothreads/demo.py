@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -172,8 +173,12 @@ def plot(path: str) -> int:
     traces = {}
     for impl in scenarios.IMPLS:
         print(f"tracing burst-idle-burst [{impl}]...", file=sys.stderr, flush=True)
+        # From the directory that holds this very package, so that -m finds it and
+        # not another copy (a source tree in the current directory, say).
+        home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         out = subprocess.run([sys.executable, "-m", "gothreads", TRACE_FLAG, impl],
-                             capture_output=True, text=True, check=True, timeout=120)
+                             capture_output=True, text=True, check=True, timeout=120,
+                             cwd=home)
         traces[impl] = json.loads(out.stdout)
     fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(8, 6))
     for impl, tr in traces.items():

@@ -7,13 +7,18 @@ import subprocess
 import sys
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "gothreads", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    # As `make demo` runs it: from the repository root, where a source tree without the
+    # built extension sits, so -I keeps the current directory off sys.path.
+    return subprocess.run([sys.executable, "-I", "-m", "gothreads", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
 def test_quick_table_and_json(tmp_path):
-    out = tmp_path / "r.json"
+    out = tmp_path / "r.json"  # noqa: the child runs in REPO, so paths are absolute
     p = run("--quick", "--rounds", "1", "--json", str(out))
     assert p.returncode == 0, p.stderr
     assert "verdict" in p.stdout and "burst of 64" in p.stdout
