@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -70,11 +72,18 @@ static int take(gt_note *n)
     return 1;
 }
 
-/* Spinning only pays when the waker can run meanwhile: never with one usable CPU. */
+/* Spinning only pays when the waker can run meanwhile: never with one usable CPU.
+ * GOTHREADS_SPIN=0 in the environment turns the spin off altogether. */
 static int can_spin(void)
 {
-    static _Atomic int cached = -1;
+    static _Atomic int cached = -1, enabled = -1;
     static _Atomic unsigned calls;
+    if (atomic_load_explicit(&enabled, memory_order_relaxed) < 0) {
+        const char *e = getenv("GOTHREADS_SPIN");
+        atomic_store_explicit(&enabled, !(e && strcmp(e, "0") == 0), memory_order_relaxed);
+    }
+    if (!atomic_load_explicit(&enabled, memory_order_relaxed))
+        return 0;
     if ((atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed) & 255) == 0 ||
         atomic_load_explicit(&cached, memory_order_relaxed) < 0) {
         cpu_set_t set;
