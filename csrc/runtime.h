@@ -69,8 +69,10 @@ typedef struct gt_m {
 /* The scheduler: one per process.  Lock order (the whole of it, GIL included):
  *
  *     GIL  ->  gothreads.executor's locks (_global_lock -> _Pool.lock)
- *          ->  tmpl.mu (template.c; dropped before the template takes sched.lock)
  *          ->  sched.lock  ->  glibc's internal locks (pthread_create, malloc, mmap)
+ *
+ * tmpl.mu (template.c) is a leaf: no other lock is taken while it is held (the
+ * template drops it before it creates an M, and reads ms_live lock-free).
  *
  * A thread may take sched.lock while it holds the GIL, never the reverse: the C
  * runtime never takes the GIL.  The bridge still releases the GIL around gt_newm,
@@ -85,6 +87,13 @@ typedef struct gt_sched {
 } gt_sched;
 
 extern gt_sched gt_sched_g;
+
+/* Ms whose thread has not reached mexit: derived, never stored.  No lock needed. */
+static inline uint64_t gt_ms_live(void)
+{
+    return atomic_load_explicit(&gt_sched_g.nmcreated, memory_order_relaxed) -
+           atomic_load_explicit(&gt_sched_g.nmexited, memory_order_relaxed);
+}
 
 /* ---- M creation (runtime.c) and the template thread (template.c) ------------------- */
 /* Create an M from the calling thread, which must be clean (not an M). */

@@ -79,12 +79,8 @@ static void *template_main(void *unused)
         struct timespec ts;
         deadline_in(&ts, GT_TEMPLATE_IDLE_MS);
         int rc = pthread_cond_timedwait(&tmpl.work, &tmpl.mu, &ts);
-        if (rc == ETIMEDOUT && !tmpl.head) {
-            gt_stats st;
-            gt_get_stats(&st);
-            if (st.ms_live == 0)
-                break;
-        }
+        if (rc == ETIMEDOUT && !tmpl.head && gt_ms_live() == 0)
+            break;
     }
     tmpl.running = 0;
     pthread_mutex_unlock(&tmpl.mu);

@@ -121,19 +121,13 @@ class _Worker(threading.Thread):
 
     def _register(self) -> None:
         self._ident = threading.get_ident()
-        self._set_native_id_compat()
+        self._native_id = threading.get_native_id()
         with threading._active_limbo_lock:  # type: ignore[attr-defined]
             threading._active[self._ident] = self  # type: ignore[attr-defined]
         self._started.set()
         try:
             _runtime.set_thread_name(self.name)
         except ValueError:
-            pass
-
-    def _set_native_id_compat(self) -> None:
-        try:
-            self._native_id = threading.get_native_id()
-        except AttributeError:  # pragma: no cover - every supported Linux has it
             pass
 
     def _unregister(self) -> None:
