@@ -22,7 +22,7 @@ ARCH := $(shell uname -m)
 VENV = .venv/py$(1)
 pyexe = $(shell tools/find-python $(1))
 
-CORE_SRC = csrc/runtime.c csrc/stack.c csrc/template.c csrc/note.c csrc/os_linux.c
+CORE_SRC = csrc/runtime.c csrc/stack.c csrc/template.c csrc/note.c csrc/spin.c csrc/os_linux.c
 # Raw-M code: no stack protector, never sanitized (see csrc/m_raw.c).
 RAW_SRC = csrc/m_raw.c csrc/freem.c
 RAW_CFLAGS = -fno-stack-protector -fno-sanitize=all

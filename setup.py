@@ -36,7 +36,7 @@ def platform_sources():
 
 
 KEY, (OS_SRC, ASM_SRC) = platform_sources()
-CORE_SRC = ["csrc/runtime.c", "csrc/stack.c", "csrc/template.c", "csrc/note.c", OS_SRC, ASM_SRC]
+CORE_SRC = ["csrc/runtime.c", "csrc/stack.c", "csrc/template.c", "csrc/note.c", "csrc/spin.c", OS_SRC, ASM_SRC]
 RAW_SRC = ["csrc/m_raw.c", "csrc/freem.c"]
 RAW_FLAGS = ["-fno-stack-protector"] + (["-mno-outline-atomics"] if KEY[1] == "aarch64" else [])
 DEBUG = os.environ.get("GOTHREADS_DEBUG") == "1"
@@ -70,8 +70,8 @@ def extensions():
 
     ext = Extension(
         "gothreads._runtime",
-        sources=["gothreads/_runtime.pyx"] + CORE_SRC,
-        include_dirs=["csrc"],
+        sources=["gothreads/_runtime.pyx", "gothreads/gil_probe.c"] + CORE_SRC,
+        include_dirs=["csrc", "gothreads"],
         define_macros=[("GT_HAVE_RAW_M", "1")],
         extra_compile_args=CFLAGS,
         libraries=["pthread"],

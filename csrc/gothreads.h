@@ -81,6 +81,23 @@ void gt_note_clear(gt_note *n);
 /* 1 when woken (the wakeup is consumed), 0 after timeout_ns (<0: no timeout). */
 int gt_note_sleep(gt_note *n, int64_t timeout_ns);
 
+/* Spinning (spin.c): whether a waiter may spin now (more than one usable CPU, not
+ * turned off, no more runnable threads than CPUs lately), and a bounded spin until
+ * done(arg) holds.  Returns 1 when it held; stores the time spent when spent_ns. */
+int gt_spin_allowed(void);
+int gt_spin_until(int (*done)(void *), void *arg, int64_t budget_ns, int64_t *spent_ns);
+int64_t gt_mono_ns(void);
+
+/* The completion sequence: a worker posts after it published a result and released
+ * the GIL; a thread waiting for a result spins until the sequence moves past `seen`,
+ * within a shared adaptive budget (take it with gt_done_budget(), spend it over
+ * several gt_done_spin calls, report the outcome with gt_done_adapt). */
+void gt_done_post(void);
+uint64_t gt_done_seq(void);
+int64_t gt_done_budget(void);
+int gt_done_spin(uint64_t seen, int64_t *left_ns);
+void gt_done_adapt(int caught, int64_t spun_ns, int64_t waited_ns);
+
 /* The calling thread's M id (>0), or 0 when the caller is not a pthread M. */
 uint64_t gt_current_m(void);
 

@@ -232,6 +232,17 @@ def start_python_m(fn, stack_size=None):
         _check(rc)
 
 
+cdef extern from "gil_probe.h" nogil:
+    int gt_py_gil_held()
+
+# How long a woken worker waits for the GIL to be free before it asks anyway.
+cdef int64_t GIL_SPIN_NS = 20000
+
+
+cdef int _gil_free(void *unused) noexcept nogil:
+    return not gt_py_gil_held()
+
+
 cdef class Note:
     """A one-shot wakeup for one sleeping thread (csrc/note.c): ``sleep`` spins a
     bounded, adaptive while with the GIL released, then sleeps in the kernel."""
@@ -258,6 +269,59 @@ cdef class Note:
             r = gt_note_sleep(&self.note, ns)
         return r == 1
 
+    def park(self, timeout=None):
+        """sleep() for a worker that has just published a result.  Once the GIL is
+        released it posts the completion sequence (waiters spinning in result() look
+        at it); once woken, it spins until the GIL is free before asking for it
+        (csrc/spin.c).  True when woken, False after ``timeout``."""
+        cdef int64_t ns = -1
+        cdef int r
+        if timeout is not None and timeout >= 0:
+            ns = <int64_t>(timeout * 1e9)
+        with nogil:
+            gt_done_post()
+            r = gt_note_sleep(&self.note, ns)
+            if r == 1 and gt_spin_allowed():
+                gt_spin_until(_gil_free, NULL, GIL_SPIN_NS, NULL)
+        return r == 1
+
+
+def spin_for_result(fut, timeout=None):
+    """Spin, with the GIL released, until ``fut`` is neither pending nor running, within
+    the waiters' shared adaptive budget (and ``timeout`` seconds).  Returns None when
+    it is done or no spin was allowed, else a token for :func:`spin_missed`, to be
+    passed once the caller's ordinary wait is over."""
+    cdef int64_t budget = gt_done_budget()
+    cdef int64_t left = budget
+    cdef int64_t t0
+    cdef uint64_t seen
+    cdef int caught = 0
+    if budget <= 0:
+        return None
+    if timeout is not None:
+        if timeout <= 0:
+            return None
+        if timeout * 1e9 < left:
+            left = <int64_t>(timeout * 1e9)
+    t0 = gt_mono_ns()
+    while True:
+        state = fut._state
+        if state != "PENDING" and state != "RUNNING":
+            break
+        seen = gt_done_seq()
+        with nogil:
+            caught = gt_done_spin(seen, &left)
+        if not caught:
+            return (t0, gt_mono_ns() - t0)
+    gt_done_adapt(1, gt_mono_ns() - t0, gt_mono_ns() - t0)
+    return None
+
+
+def spin_missed(token):
+    """Tell the spin policy when the result came after a spin that gave up."""
+    t0, spun = token
+    gt_done_adapt(0, spun, gt_mono_ns() - t0)
+
 
 def set_thread_name(name):
     if not isinstance(name, str):
@@ -270,3 +334,4 @@ def set_thread_name(name):
 
 def current_m():
     return gt_current_m()
+

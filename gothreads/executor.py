@@ -68,6 +68,38 @@ def _default_max_workers() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
+class _Future(Future):
+    """The futures gothreads returns: a ``concurrent.futures.Future`` whose ``result()``
+    and ``exception()`` first spin a little, with the GIL released, for a result that
+    is about to arrive (gothreads._runtime.spin_for_result), then wait as usual."""
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        if self._state in _UNFINISHED:
+            return self._spin_then(Future.result, timeout)
+        return Future.result(self, timeout)
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        if self._state in _UNFINISHED:
+            return self._spin_then(Future.exception, timeout)
+        return Future.exception(self, timeout)
+
+    def _spin_then(self, wait: Callable[["_Future", Optional[float]], Any],
+                   timeout: Optional[float]) -> Any:
+        token = _runtime.spin_for_result(self, timeout)
+        if token is None:
+            return wait(self, timeout)
+        try:
+            return wait(self, timeout)
+        finally:
+            _runtime.spin_missed(token)
+
+    result.__doc__ = Future.result.__doc__
+    exception.__doc__ = Future.exception.__doc__
+
+
+_UNFINISHED = (_base.PENDING, _base.RUNNING)
+
+
 class _Worker(threading.Thread):
     """What ``threading`` sees of a worker: a Thread that its pool starts on a python M.
 
@@ -109,12 +141,20 @@ class _Worker(threading.Thread):
 
     def _bootstrap_m(self) -> None:
         """The body of the worker's python M."""
-        self._register()
         try:
+            self._register()
             if threading._trace_hook:  # type: ignore[attr-defined]
                 sys.settrace(threading._trace_hook)  # type: ignore[attr-defined]
             if threading._profile_hook:  # type: ignore[attr-defined]
                 sys.setprofile(threading._profile_hook)  # type: ignore[attr-defined]
+        except BaseException as exc:
+            # It never became a worker: its first task goes to another one, or fails.
+            LOGGER.critical("Exception starting a worker", exc_info=True)
+            item = self._pool.drop(self)
+            if item is not None and item[0].set_running_or_notify_cancel():
+                item[0].set_exception(exc)
+            del exc, item
+        else:
             self._pool.worker_main(self)
         finally:
             self._unregister()
@@ -281,17 +321,22 @@ class _Pool:
         try:
             _runtime.start_python_m(w._bootstrap_m, self.stack_size)
         except BaseException:
-            item, w._first = w._first, None
-            with self.lock:
-                self.forget_locked(w)
-                if self.workers:
-                    self.queue.appendleft(item)  # another worker will take it
-                    item = None
-                    if self.idle and self.waking < len(self.queue):
-                        self.claim_locked()
-            w._done.set()
-            if item is not None:
+            if self.drop(w) is not None:
                 raise
+
+    def drop(self, w: _Worker) -> Optional[tuple]:
+        """Forget a worker that never ran, and hand the item it was started for to
+        another worker.  Returns the item when no other worker is left to take it."""
+        item, w._first = w._first, None
+        with self.lock:
+            self.forget_locked(w)
+            if item is not None and self.workers:
+                self.queue.appendleft(item)
+                item = None
+                if self.idle and self.waking < len(self.queue):
+                    self.claim_locked()
+        w._done.set()
+        return item
 
     def forget_locked(self, w: _Worker) -> None:
         if w._gen == self.gen and self.workers.get(w._index) is w:
@@ -416,7 +461,7 @@ class _Pool:
         """Wait on the worker's park lock until claimed.  Returns False when the worker
         retired instead (idle for idle_timeout with more than min_workers alive)."""
         while True:
-            if w._park.sleep(self.idle_timeout):
+            if w._park.park(self.idle_timeout):
                 return True
             with self.lock:
                 if not w._idle:
@@ -665,7 +710,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
     # -- the Executor API ----------------------------------------------------------------
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        f = Future()
+        f = _Future()
         if self._propagate_context:
             ctx = contextvars.copy_context()
             self._pool.put((f, ctx.run, (fn, *args), kwargs))

@@ -582,6 +582,29 @@ def test_sigint_reaches_main_thread(child):
     assert "task result ThreadPoolExecutor-" in p.stdout
 
 
+def test_worker_that_fails_to_register_loses_no_task(monkeypatch):
+    # A worker whose thread runs but cannot register with threading: its first task
+    # fails with the error (it never ran), the pool forgets it, and the next submit
+    # gets a fresh worker.
+    from gothreads import executor as gx
+
+    def boom(self):
+        raise RuntimeError("cannot register")
+
+    ex = gothreads.ThreadPoolExecutor(1, idle_timeout=None)
+    monkeypatch.setattr(gx._Worker, "_register", boom)
+    f = ex.submit(pow, 2, 2)
+    with pytest.raises(RuntimeError, match="cannot register"):
+        f.result(timeout=10)
+    monkeypatch.undo()
+    deadline = time.monotonic() + 10
+    while ex.stats().workers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ex.stats().workers == 0
+    assert ex.submit(pow, 3, 2).result(timeout=10) == 9
+    assert ex.shutdown(timeout=10)
+
+
 def test_thread_start_failure_loses_no_task(monkeypatch):
     from gothreads import executor as gx
 

@@ -39,5 +39,15 @@ cdef extern from "gothreads.h" nogil:
     void gt_note_clear(gt_note *n)
     int gt_note_sleep(gt_note *n, int64_t timeout_ns)
 
+    int gt_spin_allowed()
+    int gt_spin_until(int (*done)(void *) noexcept nogil, void *arg, int64_t budget_ns,
+                      int64_t *spent_ns)
+    int64_t gt_mono_ns()
+    void gt_done_post()
+    uint64_t gt_done_seq()
+    int64_t gt_done_budget()
+    int gt_done_spin(uint64_t seen, int64_t *left_ns)
+    void gt_done_adapt(int caught, int64_t spun_ns, int64_t waited_ns)
+
     void gt_set_thread_name(const char *name)
     uint64_t gt_current_m()
