@@ -323,6 +323,73 @@ def spin_missed(token):
     gt_done_adapt(0, spun, gt_mono_ns() - t0)
 
 
+# ---- futures: the executor's completion path ----------------------------------------
+#
+# gothreads.executor._Future creates its Condition (and its two lists) only when some
+# thread first locks it: to wait, add a callback, cancel.  A future nobody locked can
+# have no waiters and no callbacks, so the worker completes it by writing its state,
+# which needs no lock because each step below that tests "nobody locked it" and writes
+# the state is atomic under the GIL: no Python code runs and nothing is allocated in
+# between (every attribute written already exists, so no write allocates, and so no
+# garbage collection can run a finalizer that lets another thread in).  A future that
+# was locked takes the stdlib's path.  This relies on the GIL: the module declares
+# itself not free-threading compatible.
+
+from concurrent.futures import _base as _futures_base
+
+cdef object _PENDING = _futures_base.PENDING
+cdef object _RUNNING = _futures_base.RUNNING
+cdef object _FINISHED = _futures_base.FINISHED
+cdef object _CANCELLED_AND_NOTIFIED = _futures_base.CANCELLED_AND_NOTIFIED
+cdef object _Condition = threading.Condition
+cdef object _RLock = threading.RLock
+
+
+def future_condition(fut):
+    """The getter of _Future._condition: creates it on first use.  A finished future
+    never changes state again, so its "condition" is only ever used as a lock (by
+    concurrent.futures.wait and friends): it gets a plain RLock, much cheaper."""
+    c = fut._gt_cond
+    if c is not None:
+        return c
+    state = fut._state
+    if state == _FINISHED or state == _CANCELLED_AND_NOTIFIED:
+        new = _RLock()
+    else:
+        new = _Condition()  # Python code: other threads may run, and install theirs
+    c = fut._gt_cond
+    if c is None:  # atomic with the test: the first one installed wins
+        fut._gt_cond = c = new
+    return c
+
+
+def start_future(fut):
+    """``fut.set_running_or_notify_cancel()``."""
+    if fut._gt_cond is None and fut._state == _PENDING:
+        fut._state = _RUNNING
+        return True
+    return fut.set_running_or_notify_cancel()
+
+
+def finish_future(fut, value, bint failed):
+    """``fut.set_exception(value)`` if failed, else ``fut.set_result(value)``."""
+    if fut._gt_cond is None:
+        # Written first: nobody reads it before the state says FINISHED, and a
+        # finalizer run by this write (freeing the old value) cannot split the test
+        # from the state change below.
+        if failed:
+            fut._exception = value
+        else:
+            fut._result = value
+        if fut._gt_cond is None and fut._state == _RUNNING:
+            fut._state = _FINISHED
+            return
+    if failed:
+        fut.set_exception(value)
+    else:
+        fut.set_result(value)
+
+
 def set_thread_name(name):
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")

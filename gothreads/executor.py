@@ -69,12 +69,69 @@ def _default_max_workers() -> int:
 
 
 class _Future(Future):
-    """The futures gothreads returns: a ``concurrent.futures.Future`` whose ``result()``
-    and ``exception()`` first spin a little, with the GIL released, for a result that
-    is about to arrive (gothreads._runtime.spin_for_result), then wait as usual."""
+    """The futures gothreads returns: a ``concurrent.futures.Future`` that is cheaper to
+    make, complete and wait for.
+
+    - Its Condition and its two lists are made on first use (``_condition``,
+      ``_waiters``, ``_done_callbacks`` are properties): a future that nobody waits on,
+      cancels or adds a callback to never makes them, and a worker completes it with
+      two attribute writes (gothreads._runtime.finish_future says why that is safe).
+    - ``result()`` and ``exception()`` first spin a little, with the GIL released, for
+      a result that is about to arrive (gothreads._runtime.spin_for_result), then wait
+      as usual; ``done()``, ``running()``, ``cancelled()`` read the state without a
+      lock, which under the GIL is one atomic read.
+    """
+
+    _gt_cond = None
+    _gt_waiters = None
+    _gt_callbacks = None
+
+    def __init__(self) -> None:
+        # Every attribute the completion path writes exists from the start.
+        self._gt_cond = None
+        self._state = _base.PENDING
+        self._result = None
+        self._exception = None
+
+    def _set_condition(self, cond: Any) -> None:
+        self._gt_cond = cond
+
+    _condition = property(_runtime.future_condition, _set_condition)
+
+    def _get_waiters(self) -> list:
+        if self._gt_waiters is None:
+            self._gt_waiters = []
+        return self._gt_waiters
+
+    def _set_waiters(self, waiters: list) -> None:
+        self._gt_waiters = waiters
+
+    _waiters = property(_get_waiters, _set_waiters)
+
+    def _get_done_callbacks(self) -> list:
+        if self._gt_callbacks is None:
+            self._gt_callbacks = []
+        return self._gt_callbacks
+
+    def _set_done_callbacks(self, callbacks: list) -> None:
+        self._gt_callbacks = callbacks
+
+    _done_callbacks = property(_get_done_callbacks, _set_done_callbacks)
+
+    def cancelled(self) -> bool:
+        return self._state in _CANCELLED
+
+    def running(self) -> bool:
+        return self._state == _base.RUNNING
+
+    def done(self) -> bool:
+        return self._state in _DONE
 
     def result(self, timeout: Optional[float] = None) -> Any:
-        if self._state in _UNFINISHED:
+        state = self._state
+        if state == _base.FINISHED and self._exception is None:
+            return self._result
+        if state in _UNFINISHED:
             return self._spin_then(Future.result, timeout)
         return Future.result(self, timeout)
 
@@ -93,10 +150,15 @@ class _Future(Future):
         finally:
             _runtime.spin_missed(token)
 
+    cancelled.__doc__ = Future.cancelled.__doc__
+    running.__doc__ = Future.running.__doc__
+    done.__doc__ = Future.done.__doc__
     result.__doc__ = Future.result.__doc__
     exception.__doc__ = Future.exception.__doc__
 
 
+_CANCELLED = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
+_DONE = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
 _UNFINISHED = (_base.PENDING, _base.RUNNING)
 
 
@@ -151,8 +213,8 @@ class _Worker(threading.Thread):
             # It never became a worker: its first task goes to another one, or fails.
             LOGGER.critical("Exception starting a worker", exc_info=True)
             item = self._pool.drop(self)
-            if item is not None and item[0].set_running_or_notify_cancel():
-                item[0].set_exception(exc)
+            if item is not None and _runtime.start_future(item[0]):
+                _runtime.finish_future(item[0], exc, True)
             del exc, item
         else:
             self._pool.worker_main(self)
@@ -433,7 +495,7 @@ class _Pool:
             last = len(items) - 1
             for i, (future, fn, args, kwargs) in enumerate(items):
                 items[i] = None
-                if not future.set_running_or_notify_cancel():
+                if not _runtime.start_future(future):
                     outcome = (None, None, False)
                 else:
                     try:
@@ -560,12 +622,8 @@ def _run_chunk(fn: Callable[..., Any], chunk: List[tuple]) -> List[tuple]:
 
 def _publish(done: tuple) -> None:
     future, outcome, failed = done
-    if future is None:  # cancelled before it started: nothing to publish
-        return
-    if failed:
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+    if future is not None:  # None: cancelled before it started, nothing to publish
+        _runtime.finish_future(future, outcome, failed)
 
 
 def _python_exit() -> None:

@@ -133,6 +133,60 @@ class TestConformance:
             f.result()
         assert got == [9]
 
+    def test_future_waits_while_running(self, Executor):
+        # Every way of waiting, started while the task runs, sees it complete.
+        gate, started = threading.Event(), threading.Event()
+
+        def task():
+            started.set()
+            gate.wait(10)
+            return 7
+
+        with Executor(2) as ex:
+            f = ex.submit(task)
+            assert started.wait(10)
+            assert f.running() and not f.done() and not f.cancelled()
+            assert "running" in repr(f)
+            with pytest.raises(cf.TimeoutError):
+                f.result(timeout=0.02)
+            with pytest.raises(cf.TimeoutError):
+                f.exception(timeout=0.02)
+            seen = []
+            f.add_done_callback(lambda fut: seen.append(("callback", fut.result())))
+            waiters = [
+                threading.Thread(target=lambda: seen.append(("wait", len(cf.wait([f], 10).done)))),
+                threading.Thread(target=lambda: seen.append(
+                    ("as_completed", [x.result() for x in cf.as_completed([f], 10)]))),
+                threading.Thread(target=lambda: seen.append(("result", f.result(10)))),
+            ]
+            for t in waiters:
+                t.start()
+            time.sleep(0.05)
+            gate.set()
+            for t in waiters:
+                t.join(10)
+            assert sorted(seen) == [("as_completed", [7]), ("callback", 7), ("result", 7),
+                                    ("wait", 1)]
+            assert f.done() and f.result() == 7 and f.exception() is None
+            assert "finished returned int" in repr(f)
+
+    def test_future_completion_races_waiters(self, Executor):
+        # Waiters, callbacks and cancels land while workers complete the same futures:
+        # each callback runs once, every wait ends, every result is right.
+        calls = []
+        with Executor(2) as ex:
+            for round_ in range(300):
+                fs = [ex.submit(pow, i, 2) for i in range(8)]
+                fs[round_ % 8].add_done_callback(calls.append)
+                if round_ % 3 == 0:
+                    fs[-1].cancel()
+                done, _ = cf.wait(fs, timeout=10)
+                assert len(done) == 8
+                for i, f in enumerate(fs):
+                    if not f.cancelled():
+                        assert f.result(10) == i * i
+        assert len(calls) == 300 and len(set(map(id, calls))) == 300
+
     def test_shutdown_semantics(self, Executor):
         ex = Executor(2)
         fs = [ex.submit(time.sleep, 0.05) for _ in range(10)]
