@@ -68,6 +68,22 @@ def _default_max_workers() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
+def _lazy_list(slot: str) -> property:
+    """A list attribute made on first use.  Future's own code touches these lists only
+    under the future's lock, or once its state is final, so two first uses never race."""
+    def get(self: Any) -> list:
+        value = getattr(self, slot)
+        if value is None:
+            value = []
+            setattr(self, slot, value)
+        return value
+
+    def set_(self: Any, value: list) -> None:
+        setattr(self, slot, value)
+
+    return property(get, set_)
+
+
 class _Future(Future):
     """The futures gothreads returns: a ``concurrent.futures.Future`` that is cheaper to
     make, complete and wait for.
@@ -98,25 +114,8 @@ class _Future(Future):
 
     _condition = property(_runtime.future_condition, _set_condition)
 
-    def _get_waiters(self) -> list:
-        if self._gt_waiters is None:
-            self._gt_waiters = []
-        return self._gt_waiters
-
-    def _set_waiters(self, waiters: list) -> None:
-        self._gt_waiters = waiters
-
-    _waiters = property(_get_waiters, _set_waiters)
-
-    def _get_done_callbacks(self) -> list:
-        if self._gt_callbacks is None:
-            self._gt_callbacks = []
-        return self._gt_callbacks
-
-    def _set_done_callbacks(self, callbacks: list) -> None:
-        self._gt_callbacks = callbacks
-
-    _done_callbacks = property(_get_done_callbacks, _set_done_callbacks)
+    _waiters = _lazy_list("_gt_waiters")
+    _done_callbacks = _lazy_list("_gt_callbacks")
 
     def cancelled(self) -> bool:
         return self._state in _CANCELLED
