@@ -8,6 +8,7 @@ gothreads.runtime.
 """
 import sys
 import threading
+import _thread
 from _thread import get_ident
 
 from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
@@ -243,6 +244,16 @@ cdef int _gil_free(void *unused) noexcept nogil:
     return not gt_py_gil_held()
 
 
+def gil_probe_check():
+    """Test hook: what the GIL probe says with the GIL held by the caller, and just
+    after the caller released it (with no other thread wanting it: (1, 0))."""
+    cdef int held = gt_py_gil_held()
+    cdef int released
+    with nogil:
+        released = gt_py_gil_held()
+    return held, released
+
+
 cdef class Note:
     """A one-shot wakeup for one sleeping thread (csrc/note.c): ``sleep`` spins a
     bounded, adaptive while with the GIL released, then sleeps in the kernel."""
@@ -342,7 +353,7 @@ cdef object _RUNNING = _futures_base.RUNNING
 cdef object _FINISHED = _futures_base.FINISHED
 cdef object _CANCELLED_AND_NOTIFIED = _futures_base.CANCELLED_AND_NOTIFIED
 cdef object _Condition = threading.Condition
-cdef object _RLock = threading.RLock
+cdef object _RLock = _thread.RLock
 
 
 def future_condition(fut):

@@ -270,3 +270,48 @@ def test_note_wakeup_sleep_timeout():
         t0 = time.monotonic()
         assert n.sleep(10) is True
         assert time.monotonic() - t0 < 5
+
+
+def test_gil_probe_reads_this_versions_gil(child):
+    # The probe reads CPython's internal GIL state (gothreads/gil_probe.c): with the
+    # GIL held it must say held, and once released with no other thread about, free.
+    # A wrong layout for this version would read some other field.
+    p = child("""
+        from gothreads import _runtime
+        print(sorted(set(_runtime.gil_probe_check() for _ in range(1000))))
+    """)
+    assert p.stdout.strip().endswith("[(1, 0)]"), p.stdout
+
+
+@pytest.mark.parametrize("env", [{"GOTHREADS_SPIN": "0"}, {}], ids=["no-spin", "spin"])
+def test_round_trips_spinning_or_not(child, env):
+    # Every waiting path works with the spin off, on, and with one usable CPU (where
+    # nothing spins): results, exceptions, timeouts, asyncio.
+    p = child("""
+        import asyncio, os
+        import concurrent.futures as cf
+        import gothreads
+
+        def boom():
+            raise ValueError("x")
+
+        for cpus in (None, {0}):
+            if cpus:
+                os.sched_setaffinity(0, cpus)
+            with gothreads.ThreadPoolExecutor(2) as ex:
+                assert all(ex.submit(pow, i, 2).result() == i * i for i in range(2000))
+                assert isinstance(ex.submit(boom).exception(), ValueError)
+                try:
+                    ex.submit(__import__("time").sleep, 0.5).result(timeout=0.01)
+                    raise AssertionError("no timeout")
+                except cf.TimeoutError:
+                    pass
+
+                async def main():
+                    loop = asyncio.get_running_loop()
+                    return [await loop.run_in_executor(ex, pow, i, 2) for i in range(300)]
+
+                assert asyncio.run(main()) == [i * i for i in range(300)]
+        print("ok")
+    """, env=env)
+    assert p.stdout.strip().endswith("ok")

@@ -6,11 +6,16 @@
  *
  *   test_runtime [cycles [stack_kib]]   exits 0 when every check passed
  *
+ * Also: the spin policy's budget rule, and a note and the completion sequence handed
+ * across threads (spin.c, note.c), which TSan checks for races.
+ *
  * Built with -DGT_TEST_PREMATURE_REAP (see runtime.c's mdone) it is the negative
  * control: stacks are reused before the kernel is done with them, and it must fail.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +23,7 @@
 #include <unistd.h>
 
 #include "gothreads.h"
+#include "runtime.h"
 
 static int passed, failed;
 /* GT_TEST_FOREIGN_RUNTIME: qemu, asan or tsan: a runtime under us that maps memory and
@@ -153,6 +159,62 @@ static void test_fork(void)
     check_balanced("after fork");
 }
 
+static void test_spin_adapt(void)
+{
+    const int64_t lo = 1000, hi = 100000;
+    CHECK(gt_spin_adapt(8000, 1, 500, 500, lo, hi) == 16000, "caught: doubles");
+    CHECK(gt_spin_adapt(80000, 1, 500, 500, lo, hi) == hi, "caught: capped");
+    CHECK(gt_spin_adapt(8000, 0, 8000, 9000, lo, hi) == 4000,
+          "missed, event right after the spin: halves");
+    CHECK(gt_spin_adapt(2000, 0, 2000, 30000, lo, hi) == 60000,
+          "missed, event soon but well after the spin: learns 2x the wait");
+    CHECK(gt_spin_adapt(8000, 0, 8000, 5000000, lo, hi) == 4000,
+          "missed, event long after: halves");
+    CHECK(gt_spin_adapt(1500, 0, 1500, 1500, lo, hi) == lo, "floor");
+}
+
+typedef struct handoff {
+    gt_note note;
+    _Atomic int rounds;
+} handoff;
+
+static void *handoff_waker(void *arg)
+{
+    handoff *h = arg;
+    for (int i = 0; i < 2000; i++) {
+        while (atomic_load(&h->rounds) != i)
+            gt_cpu_relax();
+        if (i % 100 == 0)
+            usleep(200); /* some wakeups find the sleeper in the kernel */
+        gt_note_wakeup(&h->note);
+        gt_done_post();
+    }
+    return NULL;
+}
+
+/* A note woken 2000 times, each wakeup seen exactly once, some while spinning and some
+ * from the kernel; and the completion sequence moves with each post. */
+static void test_note_handoff(void)
+{
+    handoff h;
+    gt_note_init(&h.note);
+    atomic_store(&h.rounds, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, handoff_waker, &h);
+    int woken = 0, seq_moved = 0;
+    for (int i = 0; i < 2000; i++) {
+        uint64_t seen = gt_done_seq();
+        atomic_store(&h.rounds, i);
+        woken += gt_note_sleep(&h.note, 5000000000LL);
+        int64_t left = 5000000000LL;
+        seq_moved += gt_done_seq() != seen || gt_done_spin(seen, &left);
+    }
+    pthread_join(t, NULL);
+    CHECK(woken == 2000, "woken %d of 2000", woken);
+    CHECK(seq_moved == 2000, "sequence moved %d of 2000", seq_moved);
+    CHECK(gt_note_sleep(&h.note, 1000000) == 0, "no wakeup left over");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -161,6 +223,8 @@ int main(int argc, char **argv)
     if (argc > 2)
         stack_bytes = (size_t)atol(argv[2]) << 10;
     test_sizes();
+    test_spin_adapt();
+    test_note_handoff();
     /* Warm up: fill the stack cache and malloc's arenas before the baseline. */
     if (gt_raw_supported())
         churn(GT_M_RAW, 2000, 8);
