@@ -337,8 +337,8 @@ def spin_missed(token):
 # ---- futures: the executor's completion path ----------------------------------------
 #
 # gothreads.executor._Future creates its Condition (and its two lists) only when some
-# thread first locks it: to wait, add a callback, cancel.  A future nobody locked can
-# have no waiters and no callbacks, so the worker completes it by writing its state,
+# thread first locks it: to wait or to cancel.  A future nobody locked can have no
+# waiters, so the worker completes it by writing its state, then runs its callbacks,
 # which needs no lock because each step below that tests "nobody locked it" and writes
 # the state is atomic under the GIL: no Python code runs and nothing is allocated in
 # between (every attribute written already exists, so no write allocates, and so no
@@ -374,6 +374,19 @@ def future_condition(fut):
     return c
 
 
+def append_if_unfinished(fut, list callbacks, fn):
+    """The lock-free half of _Future.add_done_callback: append ``fn`` to ``callbacks``
+    (the future's list, made by the caller beforehand) when the future is not done,
+    as one step atomic under the GIL, like the state changes that end a future.  So a
+    callback is either in the list before the state changes, and run by whoever
+    changed it, or sees the final state and is run by the caller.  True if appended."""
+    state = fut._state
+    if state == _PENDING or state == _RUNNING:
+        callbacks.append(fn)
+        return True
+    return False
+
+
 def start_future(fut):
     """``fut.set_running_or_notify_cancel()``."""
     if fut._gt_cond is None and fut._state == _PENDING:
@@ -394,6 +407,8 @@ def finish_future(fut, value, bint failed):
             fut._result = value
         if fut._gt_cond is None and fut._state == _RUNNING:
             fut._state = _FINISHED
+            if fut._gt_callbacks is not None:
+                fut._invoke_callbacks()
             return
     if failed:
         fut.set_exception(value)

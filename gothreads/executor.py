@@ -89,9 +89,10 @@ class _Future(Future):
     make, complete and wait for.
 
     - Its Condition and its two lists are made on first use (``_condition``,
-      ``_waiters``, ``_done_callbacks`` are properties): a future that nobody waits on,
-      cancels or adds a callback to never makes them, and a worker completes it with
-      two attribute writes (gothreads._runtime.finish_future says why that is safe).
+      ``_waiters``, ``_done_callbacks`` are properties): a future that nobody waits on
+      or cancels never makes its Condition, and a worker completes it with two
+      attribute writes (gothreads._runtime.finish_future says why that is safe).
+      ``add_done_callback`` needs no lock either (``append_if_unfinished``).
     - ``result()`` and ``exception()`` first spin a little, with the GIL released, for
       a result that is about to arrive (gothreads._runtime.spin_for_result), then wait
       as usual; ``done()``, ``running()``, ``cancelled()`` read the state without a
@@ -116,6 +117,15 @@ class _Future(Future):
 
     _waiters = _lazy_list("_gt_waiters")
     _done_callbacks = _lazy_list("_gt_callbacks")
+
+    def add_done_callback(self, fn: Callable[[Future], object]) -> None:
+        callbacks = self._done_callbacks
+        if _runtime.append_if_unfinished(self, callbacks, fn):
+            return
+        try:
+            fn(self)
+        except Exception:
+            LOGGER.exception("exception calling callback for %r", self)
 
     def cancelled(self) -> bool:
         return self._state in _CANCELLED
@@ -149,6 +159,7 @@ class _Future(Future):
         finally:
             _runtime.spin_missed(token)
 
+    add_done_callback.__doc__ = Future.add_done_callback.__doc__
     cancelled.__doc__ = Future.cancelled.__doc__
     running.__doc__ = Future.running.__doc__
     done.__doc__ = Future.done.__doc__

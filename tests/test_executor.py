@@ -170,6 +170,26 @@ class TestConformance:
             assert f.done() and f.result() == 7 and f.exception() is None
             assert "finished returned int" in repr(f)
 
+    def test_done_callbacks_where_and_errors(self, Executor, caplog):
+        # Added while pending: runs on the worker when the task ends.  Added when done:
+        # runs at once in the caller.  A callback that raises is logged, not raised.
+        gate = threading.Event()
+        ran = []
+        with Executor(1) as ex:
+            f = ex.submit(gate.wait, 10)
+            f.add_done_callback(lambda fut: ran.append(("pending", threading.current_thread())))
+            f.add_done_callback(lambda fut: 1 / 0)
+            gate.set()
+            f.result(10)
+            deadline = time.monotonic() + 10
+            while not ran and time.monotonic() < deadline:
+                time.sleep(0.001)
+            f.add_done_callback(lambda fut: ran.append(("done", threading.current_thread())))
+        assert [w for w, _ in ran] == ["pending", "done"]
+        assert ran[0][1] is not threading.current_thread()
+        assert ran[1][1] is threading.current_thread()
+        assert "exception calling callback" in caplog.text
+
     def test_future_completion_races_waiters(self, Executor):
         # Waiters, callbacks and cancels land while workers complete the same futures:
         # each callback runs once, every wait ends, every result is right.
