@@ -301,7 +301,7 @@ def spin_for_result(fut, timeout=None):
     """Spin, with the GIL released, until ``fut`` is neither pending nor running, within
     the waiters' shared adaptive budget (and ``timeout`` seconds).  Returns None when
     it is done or no spin was allowed, else a token for :func:`spin_missed`, to be
-    passed once the caller's ordinary wait is over."""
+    passed once the caller's ordinary wait is over: (start, nanoseconds spun)."""
     cdef int64_t budget = gt_done_budget()
     cdef int64_t left = budget
     cdef int64_t t0

@@ -154,6 +154,8 @@ class _Future(Future):
         token = _runtime.spin_for_result(self, timeout)
         if token is None:
             return wait(self, timeout)
+        if timeout is not None:
+            timeout = max(0.0, timeout - token[1] / 1e9)  # less the time spun
         try:
             return wait(self, timeout)
         finally:
