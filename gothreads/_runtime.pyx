@@ -317,7 +317,7 @@ def spin_for_result(fut, timeout=None):
     t0 = gt_mono_ns()
     while True:
         state = fut._state
-        if state != "PENDING" and state != "RUNNING":
+        if state != _PENDING and state != _RUNNING:
             break
         seen = gt_done_seq()
         with nogil:
