@@ -62,7 +62,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "runtime.h"
 
@@ -369,12 +368,7 @@ static void churn_wait(gt_churn_ctx *c, long target)
     }
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double now_seconds(void) { return (double)gt_mono_ns() * 1e-9; }
 
 int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
              size_t stack_size, double *seconds)

@@ -15,19 +15,19 @@
  *
  *   1. a parked worker spins on its note before it sleeps;
  *   2. a woken worker spins until the GIL is free before it asks for it (the bridge
- *      passes a probe of the GIL's state, gothreads/gil.c);
+ *      passes a probe of the GIL's state, gothreads/gil_probe.c);
  *   3. result() spins, with the GIL released, until the completion sequence moves: a
  *      worker bumps it (gt_done_post) after it has published and released the GIL, so
  *      the waiter that sees it finds the GIL free as well.
  *
  * Spinning only pays when the thread we wait for can run meanwhile.  The brakes:
  *
- *   - never with one usable CPU (affinity, cpuset), checked again every 256 calls;
+ *   - never with one usable CPU (affinity, cpuset);
  *   - never while the machine has more runnable threads than usable CPUs (the
- *     running count of /proc/loadavg, read every GT_LOAD_CHECK_NS at most, over in
- *     two samples in a row): the
- *     thread we wait for may then be waiting for our CPU.  (A fixed spin measured
- *     64 us per handoff with another process holding a CPU.)
+ *     running count of /proc/loadavg, over in two samples in a row): the thread we
+ *     wait for may then be waiting for our CPU.  (A fixed spin measured 64 us per
+ *     handoff with another process holding a CPU.)  Both are sampled every
+ *     GT_LOAD_CHECK_NS at most;
  *   - every budget adapts (gt_spin_adapt): doubled when a spin caught its event,
  *     halved when it ran out.  When the event came well after the spinner gave up and
  *     slept (at least twice its spin), the budget is raised to twice that wait: a cold

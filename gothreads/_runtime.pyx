@@ -254,6 +254,13 @@ def gil_probe_check():
     return held, released
 
 
+cdef int64_t _timeout_ns(timeout) except? -2:
+    """A Note timeout in seconds as the note's nanoseconds: -1 for None or negative."""
+    if timeout is not None and timeout >= 0:
+        return <int64_t>(timeout * 1e9)
+    return -1
+
+
 cdef class Note:
     """A one-shot wakeup for one sleeping thread (csrc/note.c): ``sleep`` spins a
     bounded, adaptive while with the GIL released, then sleeps in the kernel."""
@@ -272,10 +279,8 @@ cdef class Note:
     def sleep(self, timeout=None):
         """Wait for a wakeup: True when woken, False after ``timeout`` seconds
         (None or negative: no timeout)."""
-        cdef int64_t ns = -1
+        cdef int64_t ns = _timeout_ns(timeout)
         cdef int r
-        if timeout is not None and timeout >= 0:
-            ns = <int64_t>(timeout * 1e9)
         with nogil:
             r = gt_note_sleep(&self.note, ns)
         return r == 1
@@ -285,10 +290,8 @@ cdef class Note:
         released it posts the completion sequence (waiters spinning in result() look
         at it); once woken, it spins until the GIL is free before asking for it
         (csrc/spin.c).  True when woken, False after ``timeout``."""
-        cdef int64_t ns = -1
+        cdef int64_t ns = _timeout_ns(timeout)
         cdef int r
-        if timeout is not None and timeout >= 0:
-            ns = <int64_t>(timeout * 1e9)
         with nogil:
             gt_done_post()
             r = gt_note_sleep(&self.note, ns)
@@ -336,9 +339,10 @@ def spin_missed(token):
 
 # ---- futures: the executor's completion path ----------------------------------------
 #
-# gothreads.executor._Future creates its Condition (and its two lists) only when some
-# thread first locks it: to wait or to cancel.  A future nobody locked can have no
-# waiters, so the worker completes it by writing its state, then runs its callbacks,
+# gothreads.executor._Future creates its Condition only when some thread first locks
+# it, to wait or to cancel, and its two lists on first use.  A future nobody locked can
+# have no waiters, so the worker completes it by writing its state, then runs its
+# callbacks,
 # which needs no lock because each step below that tests "nobody locked it" and writes
 # the state is atomic under the GIL: no Python code runs and nothing is allocated in
 # between (every attribute written already exists, so no write allocates, and so no
@@ -372,6 +376,21 @@ def future_condition(fut):
     if c is None:  # atomic with the test: the first one installed wins
         fut._gt_cond = c = new
     return c
+
+
+def future_list(fut, str slot):
+    """The getter of _Future's lazy lists (``slot`` holds one, or None): made on first
+    use and installed as future_condition installs a Condition, so two threads that
+    use it first at once (add_done_callback takes no lock) get the same list."""
+    lst = getattr(fut, slot)
+    if lst is not None:
+        return lst
+    new = []  # may collect garbage, and so run other threads
+    lst = getattr(fut, slot)
+    if lst is None:  # atomic with the test
+        setattr(fut, slot, new)
+        lst = new
+    return lst
 
 
 def append_if_unfinished(fut, list callbacks, fn):

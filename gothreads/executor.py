@@ -69,14 +69,9 @@ def _default_max_workers() -> int:
 
 
 def _lazy_list(slot: str) -> property:
-    """A list attribute made on first use.  Future's own code touches these lists only
-    under the future's lock, or once its state is final, so two first uses never race."""
+    """A list attribute made on first use (gothreads._runtime.future_list)."""
     def get(self: Any) -> list:
-        value = getattr(self, slot)
-        if value is None:
-            value = []
-            setattr(self, slot, value)
-        return value
+        return _runtime.future_list(self, slot)
 
     def set_(self: Any, value: list) -> None:
         setattr(self, slot, value)
@@ -99,13 +94,12 @@ class _Future(Future):
       lock, which under the GIL is one atomic read.
     """
 
-    _gt_cond = None
-    _gt_waiters = None
-    _gt_callbacks = None
-
     def __init__(self) -> None:
-        # Every attribute the completion path writes exists from the start.
+        # Every attribute written without a lock exists from the start, so that no
+        # such write allocates (see gothreads/_runtime.pyx, futures).
         self._gt_cond = None
+        self._gt_waiters = None
+        self._gt_callbacks = None
         self._state = _base.PENDING
         self._result = None
         self._exception = None

@@ -190,6 +190,34 @@ class TestConformance:
         assert ran[1][1] is threading.current_thread()
         assert "exception calling callback" in caplog.text
 
+    def test_concurrent_first_callbacks_all_run(self, Executor):
+        # Four threads add a callback to each of many pending futures at once, with the
+        # GIL switched as often as it can be: every callback runs exactly once.  (With
+        # gothreads' lazily made callback list not installed atomically, this lost
+        # callbacks.)
+        gate = threading.Event()
+        interval = sys.getswitchinterval()
+        with Executor(1) as ex:
+            ex.submit(gate.wait, 30)
+            fs = [ex.submit(int) for _ in range(20000)]
+            counts = [0] * len(fs)
+
+            def adder():
+                for i, f in enumerate(fs):
+                    f.add_done_callback(lambda _, i=i: counts.__setitem__(i, counts[i] + 1))
+
+            threads = [threading.Thread(target=adder) for _ in range(4)]
+            sys.setswitchinterval(1e-6)
+            try:
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+            finally:
+                sys.setswitchinterval(interval)
+            gate.set()
+        assert counts == [4] * len(fs)
+
     def test_future_completion_races_waiters(self, Executor):
         # Waiters, callbacks and cancels land while workers complete the same futures:
         # each callback runs once, every wait ends, every result is right.
