@@ -1,5 +1,6 @@
 """Build of gothreads' extension: the C runtime (csrc/), the assembly for this OS/arch,
-and the Cython bridge (gothreads/_runtime.pyx).
+the Cython bridge (gothreads/_runtime.pyx), and the executor's compiled half
+(gothreads/_pool.pyx).
 
 setuptools does not compile .S files, and the raw-M sources need flags of their own
 (no stack protector: a raw thread has no TCB to hold the canary), so build_ext is
@@ -52,6 +53,8 @@ class BuildExt(build_ext):
         super().build_extensions()
 
     def build_extension(self, ext):
+        if ext.name != "gothreads._runtime":
+            return super().build_extension(ext)
         # The raw-M files get their own flags, so they are compiled here and linked in.
         objects = self.compiler.compile(
             RAW_SRC,
@@ -76,8 +79,10 @@ def extensions():
         extra_compile_args=CFLAGS,
         libraries=["pthread"],
     )
+    # The executor's compiled half: pure Cython, no C runtime of its own.
+    pool = Extension("gothreads._pool", sources=["gothreads/_pool.pyx"], extra_compile_args=CFLAGS)
     return cythonize(
-        [ext],
+        [ext, pool],
         language_level=3,
         compiler_directives={"boundscheck": False, "wraparound": False},
     )

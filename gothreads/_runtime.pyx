@@ -300,6 +300,12 @@ cdef class Note:
         return r == 1
 
 
+from concurrent.futures import _base as _futures_base
+
+cdef object _PENDING = _futures_base.PENDING
+cdef object _RUNNING = _futures_base.RUNNING
+
+
 def spin_for_result(fut, timeout=None):
     """Spin, with the GIL released, until ``fut`` is neither pending nor running, within
     the waiters' shared adaptive budget (and ``timeout`` seconds).  Returns None when
@@ -335,104 +341,6 @@ def spin_missed(token):
     """Tell the spin policy when the result came after a spin that gave up."""
     t0, spun = token
     gt_done_adapt(0, spun, gt_mono_ns() - t0)
-
-
-# ---- futures: the executor's completion path ----------------------------------------
-#
-# gothreads.executor._Future creates its Condition only when some thread first locks
-# it, to wait or to cancel, and its two lists on first use.  A future nobody locked can
-# have no waiters, so the worker completes it by writing its state, then runs its
-# callbacks,
-# which needs no lock because each step below that tests "nobody locked it" and writes
-# the state is atomic under the GIL: no Python code runs and nothing is allocated in
-# between (every attribute written already exists, so no write allocates, and so no
-# garbage collection can run a finalizer that lets another thread in).  A future that
-# was locked takes the stdlib's path.  This relies on the GIL: the module declares
-# itself not free-threading compatible.
-
-from concurrent.futures import _base as _futures_base
-
-cdef object _PENDING = _futures_base.PENDING
-cdef object _RUNNING = _futures_base.RUNNING
-cdef object _FINISHED = _futures_base.FINISHED
-cdef object _CANCELLED_AND_NOTIFIED = _futures_base.CANCELLED_AND_NOTIFIED
-cdef object _Condition = threading.Condition
-cdef object _RLock = _thread.RLock
-
-
-def future_condition(fut):
-    """The getter of _Future._condition: creates it on first use.  A finished future
-    never changes state again, so its "condition" is only ever used as a lock (by
-    concurrent.futures.wait and friends): it gets a plain RLock, much cheaper."""
-    c = fut._gt_cond
-    if c is not None:
-        return c
-    state = fut._state
-    if state == _FINISHED or state == _CANCELLED_AND_NOTIFIED:
-        new = _RLock()
-    else:
-        new = _Condition()  # Python code: other threads may run, and install theirs
-    c = fut._gt_cond
-    if c is None:  # atomic with the test: the first one installed wins
-        fut._gt_cond = c = new
-    return c
-
-
-def future_list(fut, str slot):
-    """The getter of _Future's lazy lists (``slot`` holds one, or None): made on first
-    use and installed as future_condition installs a Condition, so two threads that
-    use it first at once (add_done_callback takes no lock) get the same list."""
-    lst = getattr(fut, slot)
-    if lst is not None:
-        return lst
-    new = []  # may collect garbage, and so run other threads
-    lst = getattr(fut, slot)
-    if lst is None:  # atomic with the test
-        setattr(fut, slot, new)
-        lst = new
-    return lst
-
-
-def append_if_unfinished(fut, list callbacks, fn):
-    """The lock-free half of _Future.add_done_callback: append ``fn`` to ``callbacks``
-    (the future's list, made by the caller beforehand) when the future is not done,
-    as one step atomic under the GIL, like the state changes that end a future.  So a
-    callback is either in the list before the state changes, and run by whoever
-    changed it, or sees the final state and is run by the caller.  True if appended."""
-    state = fut._state
-    if state == _PENDING or state == _RUNNING:
-        callbacks.append(fn)
-        return True
-    return False
-
-
-def start_future(fut):
-    """``fut.set_running_or_notify_cancel()``."""
-    if fut._gt_cond is None and fut._state == _PENDING:
-        fut._state = _RUNNING
-        return True
-    return fut.set_running_or_notify_cancel()
-
-
-def finish_future(fut, value, bint failed):
-    """``fut.set_exception(value)`` if failed, else ``fut.set_result(value)``."""
-    if fut._gt_cond is None:
-        # Written first: nobody reads it before the state says FINISHED, and a
-        # finalizer run by this write (freeing the old value) cannot split the test
-        # from the state change below.
-        if failed:
-            fut._exception = value
-        else:
-            fut._result = value
-        if fut._gt_cond is None and fut._state == _RUNNING:
-            fut._state = _FINISHED
-            if fut._gt_callbacks is not None:
-                fut._invoke_callbacks()
-            return
-    if failed:
-        fut.set_exception(value)
-    else:
-        fut.set_result(value)
 
 
 def set_thread_name(name):

@@ -5,26 +5,13 @@ Workers are the runtime's python Ms (gothreads.runtime), registered with ``threa
 under the stdlib's names, so ``threading.current_thread()`` and ``threading.enumerate()``
 see them while they live and forget them when they exit.
 
-How a pool works (all of it under ``_Pool.lock``, a plain lock never held across user
-code, a wait, or thread creation):
+The pool itself -- its queue, its workers' parking and waking, the completion of its
+futures -- is compiled (gothreads/_pool.pyx, which explains how it works): it takes no
+lock, each change of its state being atomic under the GIL.
 
-- ``queue`` holds work items; ``idle`` is a stack of parked workers, most recently idle
-  on top.  ``submit`` appends the item and pops one idle worker (the warmest) and wakes
-  it; with no idle worker and fewer than ``max_workers`` it reserves a new one, and starts
-  its thread after dropping the lock.
-- A worker that finds the queue empty pushes itself on ``idle`` *before* it publishes
-  the result of the task it just ran, so ``submit`` right after ``result()`` reuses it,
-  then parks on its own lock, ``idle_timeout`` at most.
-- Retire vs. submit: a worker whose park timed out retakes the lock and exits only if
-  it is still on ``idle`` (nobody claimed it) and more than ``min_workers`` are alive.  A
-  submitter claims a worker by removing it from ``idle`` under the same lock, so a task
-  is never left behind by a worker that retires, and a claimed worker never retires.
-- Exited workers' stacks are reaped by the runtime at the next M creation, when the
-  pool shrinks and at shutdown.
-
-The lock order, with the runtime's (csrc/runtime.h): GIL -> _global_lock -> _Pool.lock
--> (the runtime's sched.lock, taken only by thread creation, which happens outside
-_Pool.lock).  Future callbacks, cancellations and joins run with no pool lock held.
+The lock order, with the runtime's (csrc/runtime.h): GIL -> _global_lock -> (the
+runtime's sched.lock, taken only by thread creation).  The pool adds no lock.  Future
+callbacks, cancellations and joins run with nothing held but the GIL.
 """
 from __future__ import annotations
 
@@ -41,7 +28,7 @@ from concurrent.futures import _base
 from concurrent.futures import thread as _stdlib_thread
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set
 
-from gothreads import _runtime
+from gothreads import _pool, _runtime
 
 __all__ = ["ThreadPoolExecutor", "BrokenThreadPool", "ExecutorStats", "exit_thread"]
 
@@ -56,10 +43,8 @@ LOGGER = _base.LOGGER
 # limit 10000); each survived twice its minimum below.
 MIN_WORKER_STACK = (4 if sys.version_info >= (3, 13) else 1) * 1024 * 1024
 
-# Interpreter shutdown, as in the stdlib: set by _python_exit, after which submit fails.
-_shutdown = False
 _global_lock = threading.Lock()
-_pools: "weakref.WeakSet[_Pool]" = weakref.WeakSet()
+_pools: "weakref.WeakSet[_pool.Pool]" = weakref.WeakSet()
 
 
 def _default_max_workers() -> int:
@@ -69,9 +54,9 @@ def _default_max_workers() -> int:
 
 
 def _lazy_list(slot: str) -> property:
-    """A list attribute made on first use (gothreads._runtime.future_list)."""
+    """A list attribute made on first use (gothreads._pool.future_list)."""
     def get(self: Any) -> list:
-        return _runtime.future_list(self, slot)
+        return _pool.future_list(self, slot)
 
     def set_(self: Any, value: list) -> None:
         setattr(self, slot, value)
@@ -86,7 +71,7 @@ class _Future(Future):
     - Its Condition and its two lists are made on first use (``_condition``,
       ``_waiters``, ``_done_callbacks`` are properties): a future that nobody waits on
       or cancels never makes its Condition, and a worker completes it with two
-      attribute writes (gothreads._runtime.finish_future says why that is safe).
+      attribute writes (gothreads._pool.finish_future says why that is safe).
       ``add_done_callback`` needs no lock either (``append_if_unfinished``).
     - ``result()`` and ``exception()`` first spin a little, with the GIL released, for
       a result that is about to arrive (gothreads._runtime.spin_for_result), then wait
@@ -96,7 +81,7 @@ class _Future(Future):
 
     def __init__(self) -> None:
         # Every attribute written without a lock exists from the start, so that no
-        # such write allocates (see gothreads/_runtime.pyx, futures).
+        # such write allocates (see gothreads/_pool.pyx, futures).
         self._gt_cond = None
         self._gt_waiters = None
         self._gt_callbacks = None
@@ -107,14 +92,14 @@ class _Future(Future):
     def _set_condition(self, cond: Any) -> None:
         self._gt_cond = cond
 
-    _condition = property(_runtime.future_condition, _set_condition)
+    _condition = property(_pool.future_condition, _set_condition)
 
     _waiters = _lazy_list("_gt_waiters")
     _done_callbacks = _lazy_list("_gt_callbacks")
 
     def add_done_callback(self, fn: Callable[[Future], object]) -> None:
         callbacks = self._done_callbacks
-        if _runtime.append_if_unfinished(self, callbacks, fn):
+        if _pool.append_if_unfinished(self, callbacks, fn):
             return
         try:
             fn(self)
@@ -175,17 +160,12 @@ class _Worker(threading.Thread):
     ``threading.current_thread()`` returns there; ``is_alive()`` and ``join()`` follow
     the M's life rather than threading's own bookkeeping."""
 
-    def __init__(self, pool: "_Pool", index: int, name: str) -> None:
-        super().__init__(name=name, daemon=False)
+    def __init__(self, pool: _pool.Pool, slot: _pool.Slot) -> None:
+        # Named when it joins the pool (Pool._enlist): the name holds its index.
+        super().__init__(name=pool.prefix, daemon=False)
         self._pool = pool
-        self._index = index
-        self._gen = pool.gen
-        self._park = _runtime.Note()  # parked workers sleep here; a wakeup claims them
+        self._slot = slot  # its state in the pool
         self._done = threading.Event()
-        self._idle = False  # on pool.idle; pool.lock
-        self._exit_after = False  # exit_thread() was called in the current task
-        self._waking = False  # claimed, has not yet retaken the pool lock
-        self._first: Optional[tuple] = None  # the item this worker was started for
 
     def start(self) -> None:
         raise RuntimeError("gothreads workers are started by their pool")
@@ -218,12 +198,12 @@ class _Worker(threading.Thread):
         except BaseException as exc:
             # It never became a worker: its first task goes to another one, or fails.
             LOGGER.critical("Exception starting a worker", exc_info=True)
-            item = self._pool.drop(self)
-            if item is not None and _runtime.start_future(item[0]):
-                _runtime.finish_future(item[0], exc, True)
+            item = self._pool.drop(self._slot)
+            if item is not None and _pool.start_future(item[0]):
+                _pool.finish_future(item[0], exc, True)
             del exc, item
         else:
-            self._pool.worker_main(self)
+            self._pool.worker_main(self._slot)
         finally:
             self._unregister()
 
@@ -276,342 +256,7 @@ def exit_thread() -> None:
     if not isinstance(w, _Worker) or w._done.is_set():
         raise RuntimeError("gothreads.exit_thread() must be called from a task running "
                            "on a gothreads ThreadPoolExecutor worker")
-    w._exit_after = True
-
-
-class _Pool:
-    """The state of one executor, shared with its workers.  Workers reference the pool,
-    never the executor, so that dropping the executor shuts the pool down."""
-
-    def __init__(self, max_workers: Any, min_workers: int, idle_timeout: Optional[float],
-                 stack_size: Optional[int], prefix: str,
-                 initializer: Optional[Callable[..., object]], initargs: tuple) -> None:
-        # Reentrant: the executor's weakref callback (begin_shutdown) may run from a
-        # garbage collection triggered inside one of this pool's critical sections.
-        self.lock = threading.RLock()
-        self.queue: "collections.deque[tuple]" = collections.deque()
-        self.idle: List[_Worker] = []
-        self.workers: Dict[int, _Worker] = {}
-        self.max_workers = max_workers
-        self.min_workers = min_workers
-        self.idle_timeout = -1 if idle_timeout is None else idle_timeout
-        self.stack_size = stack_size
-        self.prefix = prefix
-        self.initializer = initializer
-        self.initargs = initargs
-        self.shutdown = False
-        self.broken: Any = False
-        self.gen = 0  # bumped in a fork child: workers of an older gen are gone
-        self.join_at_exit = True
-        self.peak_workers = 0
-        self.threads_created = 0
-        self.threads_exited = 0
-        self.submitted = 0
-        self.completed = 0
-        self.failed = 0
-        self.busy = 0
-        self.waking = 0  # workers woken that have not yet taken work
-        _pools.add(self)
-
-    # -- submission (caller's thread) --------------------------------------------------
-
-    def put(self, item: tuple) -> None:
-        """Queue one work item and make sure a worker will take it.  Raises the
-        stdlib's errors for a broken or shut-down pool."""
-        with self.lock:
-            if self.broken:
-                raise BrokenThreadPool(self.broken)
-            if self.shutdown:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            if _shutdown:
-                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-            self.submitted += 1
-            if self.idle:
-                self.queue.append(item)
-                # Wake a worker unless enough are already on their way for every
-                # queued task (each woken worker takes one).
-                if self.waking < len(self.queue):
-                    self.claim_locked()
-                return
-            w = self.reserve_locked()
-            if w is None:
-                self.queue.append(item)
-                return
-            # A new worker takes this item as its first, as a stdlib worker does the
-            # moment its synchronous start() returns: shutdown(cancel_futures=True)
-            # right after submit does not cancel it.
-            w._first = item
-        self.start(w)
-
-    def staff_locked(self) -> List[_Worker]:
-        """Make sure queued work has workers: wake idle ones, reserve new ones up to
-        max_workers (each taking a queued item as its first).  Returns the reserved
-        workers, to be started once the lock is dropped."""
-        new = []
-        pending = len(self.queue)
-        while pending and self.idle:
-            self.claim_locked()
-            pending -= 1
-        while pending:
-            w = self.reserve_locked()
-            if w is None:
-                break
-            w._first = self.queue.popleft()
-            new.append(w)
-            pending -= 1
-        return new
-
-    def claim_locked(self) -> None:
-        # The most recently idle: warm caches, and the cold ones age out.
-        self.unpark_locked(self.idle.pop())
-
-    def wake_locked(self, w: _Worker) -> None:
-        self.idle.remove(w)
-        self.unpark_locked(w)
-
-    def unpark_locked(self, w: _Worker) -> None:
-        w._idle = False
-        w._waking = True
-        self.waking += 1
-        w._park.wakeup()
-
-    def reserve_locked(self) -> Optional[_Worker]:
-        if not len(self.workers) < self.max_workers:
-            return None
-        index = next(i for i in itertools.count() if i not in self.workers)
-        w = _Worker(self, index, f"{self.prefix}_{index}")
-        self.workers[index] = w
-        self.threads_created += 1
-        self.peak_workers = max(self.peak_workers, len(self.workers))
-        return w
-
-    def start(self, w: _Worker) -> None:
-        try:
-            _runtime.start_python_m(w._bootstrap_m, self.stack_size)
-        except BaseException:
-            if self.drop(w) is not None:
-                raise
-
-    def drop(self, w: _Worker) -> Optional[tuple]:
-        """Forget a worker that never ran, and hand the item it was started for to
-        another worker.  Returns the item when no other worker is left to take it."""
-        item, w._first = w._first, None
-        with self.lock:
-            self.forget_locked(w)
-            if item is not None and self.workers:
-                self.queue.appendleft(item)
-                item = None
-                if self.idle and self.waking < len(self.queue):
-                    self.claim_locked()
-        w._done.set()
-        return item
-
-    def forget_locked(self, w: _Worker) -> None:
-        if w._gen == self.gen and self.workers.get(w._index) is w:
-            del self.workers[w._index]
-            self.threads_exited += 1
-        if w._idle:
-            self.idle.remove(w)
-            w._idle = False
-
-    # -- the worker (its own thread) ---------------------------------------------------
-
-    def worker_main(self, w: _Worker) -> None:
-        try:
-            if self.initializer is not None:
-                try:
-                    self.initializer(*self.initargs)
-                except BaseException:
-                    LOGGER.critical("Exception in initializer:", exc_info=True)
-                    self.initializer_failed(w)
-                    return
-            self.work_loop(w)
-        except BaseException:
-            LOGGER.critical("Exception in worker", exc_info=True)
-        finally:
-            with self.lock:
-                self.forget_locked(w)
-            _runtime.reap()
-
-    def work_loop(self, w: _Worker) -> None:
-        # `done` is the last finished task's (future, outcome, failed), published only
-        # once this worker is available again, or gone.  `rest` holds batch items a task
-        # left unrun by calling exit_thread(): they go back to the queue.
-        done = None
-        completed = failed = 0
-        rest: List[tuple] = []
-        while True:
-            self.lock.acquire()
-            if w._waking:
-                w._waking = False
-                self.waking -= 1
-            if done is not None:
-                self.busy -= 1
-                if done[0] is not None:
-                    if done[2]:
-                        failed += 1
-                    else:
-                        completed += 1
-                self.completed += completed
-                self.failed += failed
-                completed = failed = 0
-            if rest:
-                self.queue.extendleft(reversed(rest))
-                rest = []
-            if w._gen != self.gen or w._exit_after or len(self.workers) > self.max_workers:
-                # Forked away, asked to exit (exit_thread), or surplus after a resize.
-                self.forget_locked(w)
-                start = self.staff_locked() if w._gen == self.gen else []
-                self.lock.release()
-                if done is not None:
-                    _publish(done)
-                for n in start:
-                    self.start(n)
-                return
-            if w._first is not None:
-                items = [w._first]
-                w._first = None
-            elif self.queue:
-                # One task at a time: a task taken is hidden from the other workers,
-                # and one that blocks must not hold another hostage (the next one may
-                # be what it waits for).  Back-to-back tasks still keep the GIL: an
-                # uncontended pool lock does not release it.
-                items = [self.queue.popleft()]
-            else:
-                if self.shutdown or _shutdown:
-                    self.forget_locked(w)
-                    self.lock.release()
-                    if done is not None:
-                        _publish(done)
-                    return
-                w._idle = True
-                self.idle.append(w)
-                self.lock.release()
-                if done is not None:
-                    _publish(done)
-                    done = None
-                if not self.park(w):
-                    return
-                continue
-            self.busy += 1
-            self.lock.release()
-            if done is not None:
-                _publish(done)
-                done = None
-            last = len(items) - 1
-            for i, (future, fn, args, kwargs) in enumerate(items):
-                items[i] = None
-                if not _runtime.start_future(future):
-                    outcome = (None, None, False)
-                else:
-                    try:
-                        outcome = (future, fn(*args, **kwargs), False)
-                    except BaseException as exc:
-                        outcome = (future, exc, True)
-                        del exc  # break the traceback cycle; `outcome` holds it
-                del future, fn, args, kwargs
-                if i == last:
-                    done = outcome
-                    break
-                _publish(outcome)
-                if outcome[0] is not None:
-                    if outcome[2]:
-                        failed += 1
-                    else:
-                        completed += 1
-                del outcome
-                if w._exit_after:
-                    rest = [it for it in items[i + 1:] if it is not None]
-                    done = (None, None, False)
-                    break
-
-    def park(self, w: _Worker) -> bool:
-        """Wait on the worker's park lock until claimed.  Returns False when the worker
-        retired instead (idle for idle_timeout with more than min_workers alive)."""
-        while True:
-            if w._park.park(self.idle_timeout):
-                return True
-            with self.lock:
-                if not w._idle:
-                    # Claimed between the timeout and the lock: the wakeup is done.
-                    w._park.clear()
-                    return True
-                if len(self.workers) > self.min_workers:
-                    self.forget_locked(w)
-                    return False
-
-    def initializer_failed(self, w: _Worker) -> None:
-        with self.lock:
-            self.broken = ("A thread initializer failed, the thread pool "
-                           "is not usable anymore")
-            items = list(self.queue)
-            self.queue.clear()
-            if w._first is not None:
-                items.append(w._first)
-                w._first = None
-            self.wake_all_locked()
-        for future, *_ in items:
-            future.set_exception(BrokenThreadPool(self.broken))
-
-    def wake_all_locked(self) -> None:
-        while self.idle:
-            self.claim_locked()
-
-    # -- shutdown -----------------------------------------------------------------------
-
-    def begin_shutdown(self, cancel_futures: bool) -> List[_Worker]:
-        with self.lock:
-            self.shutdown = True
-            items = []
-            if cancel_futures:
-                items = list(self.queue)
-                self.queue.clear()
-            self.wake_all_locked()
-            workers = list(self.workers.values())
-        for future, *_ in items:
-            future.cancel()
-        return workers
-
-    def resize(self, max_workers: Any, min_workers: int) -> None:
-        with self.lock:
-            if self.shutdown:
-                raise RuntimeError("cannot resize an executor after shutdown")
-            self.max_workers = max_workers
-            self.min_workers = min_workers
-            # Surplus idle workers exit now, the coldest first; busy ones when next idle.
-            for w in self.idle[:max(0, len(self.workers) - max_workers)]:
-                self.wake_locked(w)
-            start = self.staff_locked()  # growth: queued work gets the new workers
-        for w in start:
-            self.start(w)
-
-    def stats(self) -> "ExecutorStats":
-        rt = _runtime.stats()
-        with self.lock:
-            pending = len(self.queue) + sum(1 for w in self.workers.values() if w._first)
-            return ExecutorStats(
-                workers=len(self.workers), idle=len(self.idle), busy=self.busy,
-                peak_workers=self.peak_workers, pending=pending, submitted=self.submitted,
-                completed=self.completed, failed=self.failed,
-                threads_created=self.threads_created, threads_exited=self.threads_exited,
-                stacks_reaped=rt["ms_reaped"], stack_bytes_mapped=rt["stack_bytes_mapped"])
-
-    def snapshot(self) -> Set[_Worker]:
-        with self.lock:
-            return set(self.workers.values())
-
-    def after_fork_child(self) -> None:
-        """In a fork child: the workers do not exist.  Forget them (never join them);
-        queued work stays queued for fresh workers."""
-        self.lock = threading.RLock()
-        self.gen += 1
-        self.waking = 0
-        self.busy = 0
-        for w in self.workers.values():
-            w._done = threading.Event()
-            w._done.set()
-        self.workers.clear()
-        self.idle.clear()
+    w._slot.exit_after = True
 
 
 def _run_chunk(fn: Callable[..., Any], chunk: List[tuple]) -> List[tuple]:
@@ -626,25 +271,16 @@ def _run_chunk(fn: Callable[..., Any], chunk: List[tuple]) -> List[tuple]:
     return out
 
 
-def _publish(done: tuple) -> None:
-    future, outcome, failed = done
-    if future is not None:  # None: cancelled before it started, nothing to publish
-        _runtime.finish_future(future, outcome, failed)
-
-
 def _python_exit() -> None:
     """Like the stdlib's: at interpreter exit, let queued work finish and join the
     workers, from threading's at-exit hook (before non-daemon threads are joined)."""
-    global _shutdown
     with _global_lock:
-        _shutdown = True
+        _pool.interpreter_exit()  # after which submit fails
         pools = list(_pools)
     workers = []
     for pool in pools:
         if pool.join_at_exit:
-            with pool.lock:
-                pool.wake_all_locked()
-                workers.extend(pool.workers.values())
+            workers.extend(pool.wake_all())
         else:
             # Queued work is cancelled; running tasks are not waited for: their threads
             # end when they next need the GIL during finalization.
@@ -681,7 +317,7 @@ class _QueueView:
 
     __slots__ = ("_pool",)
 
-    def __init__(self, pool: _Pool) -> None:
+    def __init__(self, pool: _pool.Pool) -> None:
         self._pool = pool
 
     def qsize(self) -> int:
@@ -746,10 +382,10 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
                                     ("ThreadPoolExecutor-%d" % self._counter()))
         self._initializer = initializer
         self._initargs = initargs
-        self._pool = _Pool(max_workers, min_workers, idle_timeout, stack_size,
-                           self._thread_name_prefix, initializer, initargs)
-        self._pool.join_at_exit = join_at_exit
-        self._propagate_context = propagate_context
+        self._pool = _pool.Pool(max_workers, min_workers, idle_timeout, stack_size,
+                                self._thread_name_prefix, initializer, initargs,
+                                propagate_context, join_at_exit, _Future, _Worker)
+        _pools.add(self._pool)
         self._work_queue = _QueueView(self._pool)
         self._shutdown_lock = threading.Lock()
         # When the executor is dropped, its pool shuts down as the stdlib's does.
@@ -761,7 +397,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
     @property
     def _threads(self) -> Set[threading.Thread]:
         """A snapshot of the live workers (started or starting)."""
-        return self._pool.snapshot()
+        return set(self._pool.snapshot())
 
     @property
     def _broken(self) -> Any:
@@ -774,13 +410,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
     # -- the Executor API ----------------------------------------------------------------
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        f = _Future()
-        if self._propagate_context:
-            ctx = contextvars.copy_context()
-            self._pool.put((f, ctx.run, (fn, *args), kwargs))
-        else:
-            self._pool.put((f, fn, args, kwargs))
-        return f
+        return self._pool.submit(fn, args, kwargs)
 
     submit.__doc__ = _base.Executor.submit.__doc__
 
@@ -842,7 +472,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         else:
             # Enough chunks for every worker to get many (so that uneven or
             # GIL-releasing items still balance), few enough to amortize.
-            size = max(1, min(256, len(items) // (32 * self._pool_width())))
+            size = max(1, min(256, len(items) // (32 * self._pool.cap)))
         fs = collections.deque(
             self.submit(_run_chunk, fn, items[i:i + size]) for i in range(0, len(items), size))
         del items
@@ -863,10 +493,6 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
                     future.cancel()
 
         return result_iterator()
-
-    def _pool_width(self) -> int:
-        m = self._pool.max_workers
-        return m if isinstance(m, int) else max(1, int(m))
 
     map.__doc__ = _base.Executor.map.__doc__
 
@@ -889,10 +515,16 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         workers = self._pool.begin_shutdown(cancel_futures)
         if not wait:
             return False
-        for w in workers:
-            w.join(None if timeout is None else max(0.0, deadline - time.monotonic()))
+        joined: Set[threading.Thread] = set()
+        while workers:
+            for w in workers:
+                w.join(None if timeout is None else max(0.0, deadline - time.monotonic()))
+                joined.add(w)
+            # A worker that left through exit_thread() starts a replacement when work
+            # is still queued: that one is waited for too.
+            workers = [w for w in self._pool.snapshot() if w not in joined]
         _runtime.reap()
-        return not any(w.is_alive() or not w._done.is_set() for w in workers)
+        return not any(w.is_alive() or not w._done.is_set() for w in joined)
 
     def resize(self, max_workers: Optional[int] = None,
                min_workers: Optional[int] = None) -> None:
@@ -913,7 +545,14 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
 
     def stats(self) -> ExecutorStats:
         """A snapshot of this executor's workers and task counts (cheap: one lock)."""
-        return self._pool.stats()
+        workers, idle, busy, pending, submitted, completed, failed = self._pool.counts()
+        rt = _runtime.stats()
+        pool = self._pool
+        return ExecutorStats(
+            workers=workers, idle=idle, busy=busy, peak_workers=pool.peak_workers,
+            pending=pending, submitted=submitted, completed=completed, failed=failed,
+            threads_created=pool.threads_created, threads_exited=pool.threads_exited,
+            stacks_reaped=rt["ms_reaped"], stack_bytes_mapped=rt["stack_bytes_mapped"])
 
 
     def __enter__(self) -> "ThreadPoolExecutor":

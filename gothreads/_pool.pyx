@@ -1,0 +1,550 @@
+# cython: freethreading_compatible=False
+"""The executor's compiled half: what runs once per task.  gothreads.executor is the
+API and the threading glue; this module holds the state of a pool (its queue, its
+workers, their parking) and the completion path of its futures.
+
+Atomic under the GIL -- the one rule of this module.  Nothing here takes a lock.  Every
+method that reads pool or future state and then changes it does so in compiled code
+that, between the read and the write, runs no Python code, releases no GIL, and
+allocates nothing the garbage collector tracks (a collection could run a finalizer, and
+with it another thread).  So no other thread, and no finalizer on this one, can come in
+between, and a worker that loses the GIL never holds anything another thread waits for:
+the lock convoys of a Python-level pool lock (measured: 0.6 context switches per task
+when 100k tasks are queued on 4 workers) cannot form.  Where a step needs Python code --
+making a worker, running a task, cancelling or completing futures -- it happens before
+the read or after the write, and what was decided before it is checked again after.
+
+The module relies on the GIL, so it declares itself not free-threading compatible: on a
+free-threaded build, importing it turns the GIL on.
+
+How a pool works:
+
+- ``queue`` holds work items ``(future, fn, args, kwargs)``; ``idle`` is a stack of
+  parked workers, the most recently idle on top.  ``put`` appends an item and wakes the
+  warmest idle worker, unless enough woken workers are already on their way (each takes
+  one item); with no idle worker and fewer than ``max_workers`` it starts a new worker
+  with the item as its first.
+- A worker that finds the queue empty pushes itself on ``idle`` *before* it publishes
+  the result of the task it just ran, so ``submit`` right after ``result()`` reuses it,
+  then parks on its note (csrc/note.c), ``idle_timeout`` at most.
+- Retire vs. submit: a worker whose park timed out exits only if it is still on
+  ``idle`` (nobody claimed it) and more than ``min_workers`` are alive.  A submitter
+  claims a worker by taking it off ``idle``, so a task is never left behind by a worker
+  that retires, and a claimed worker never retires.
+- Exited workers' stacks are reaped by the runtime at the next M creation, when a
+  worker exits, and at shutdown.
+"""
+import collections
+import contextvars
+import math
+import threading
+import _thread
+from concurrent.futures import _base
+from concurrent.futures.thread import BrokenThreadPool
+
+from gothreads import _runtime
+
+cdef object _PENDING = _base.PENDING
+cdef object _RUNNING = _base.RUNNING
+cdef object _FINISHED = _base.FINISHED
+cdef object _CANCELLED_AND_NOTIFIED = _base.CANCELLED_AND_NOTIFIED
+cdef object _Condition = threading.Condition
+cdef object _LOGGER = _base.LOGGER
+cdef object _deque = collections.deque
+cdef object _copy_context = contextvars.copy_context
+cdef object _Note = _runtime.Note
+cdef object _reap = _runtime.reap
+
+# Set by the executor's at-exit hook: after it, submit fails, as in the stdlib.
+cdef bint _exiting = False
+
+
+def interpreter_exit():
+    """Called once, at interpreter exit: no pool accepts work after this."""
+    global _exiting
+    _exiting = True
+
+
+# ---- futures: the completion path -----------------------------------------------------
+#
+# gothreads.executor._Future creates its Condition only when some thread first locks it,
+# to wait or to cancel, and its two lists on first use.  A future nobody locked can have
+# no waiters, so a worker completes it by writing its state, then runs its callbacks,
+# with no lock: each step below that tests "nobody locked it" and writes the state is
+# atomic under the GIL (every attribute written exists from _Future.__init__, so no
+# write allocates).  A future that was locked takes the stdlib's path.
+
+cdef class _FinishedLock:
+    """The "condition" of a future that is finished (or cancelled and notified): such a
+    future never changes state again, so nothing needs excluding; concurrent.futures'
+    wait() and as_completed() only lock it to read its state and to add and remove
+    their waiter, list operations that are atomic under the GIL.  One shared instance
+    serves every finished future, so waiting on 100k done futures makes no locks."""
+
+    def acquire(self, blocking=True, timeout=-1):
+        return True
+
+    def release(self):
+        pass
+
+    def __enter__(self):
+        return True
+
+    def __exit__(self, exc_type, exc, tb):
+        return None
+
+    def notify(self, n=1):
+        pass
+
+    def notify_all(self):
+        pass
+
+    def wait(self, timeout=None):
+        return True  # whatever a waiter waits for on a finished future has happened
+
+    def wait_for(self, predicate, timeout=None):
+        return predicate()
+
+
+cdef _FinishedLock _FINISHED_LOCK = _FinishedLock()
+
+
+def future_condition(fut):
+    """The getter of _Future._condition: made on first use.  A finished future's is the
+    shared _FinishedLock."""
+    c = fut._gt_cond
+    if c is not None:
+        return c
+    state = fut._state
+    if state == _FINISHED or state == _CANCELLED_AND_NOTIFIED:
+        fut._gt_cond = c = _FINISHED_LOCK
+        return c
+    new = _Condition()  # Python code: other threads may run, and install theirs
+    c = fut._gt_cond
+    if c is None:  # atomic with the test: the first one installed wins
+        fut._gt_cond = c = new
+    return c
+
+
+def future_list(fut, str slot):
+    """The getter of _Future's lazy lists (``slot`` holds one, or None): made on first
+    use and installed as future_condition installs a Condition, so two threads that
+    use it first at once (add_done_callback takes no lock) get the same list."""
+    lst = getattr(fut, slot)
+    if lst is not None:
+        return lst
+    new = []  # may collect garbage, and so run other threads
+    lst = getattr(fut, slot)
+    if lst is None:  # atomic with the test
+        setattr(fut, slot, new)
+        lst = new
+    return lst
+
+
+def append_if_unfinished(fut, list callbacks, fn):
+    """The lock-free half of _Future.add_done_callback: append ``fn`` to ``callbacks``
+    (the future's list, made by the caller beforehand) when the future is not done,
+    as one step atomic under the GIL, like the state changes that end a future.  So a
+    callback is either in the list before the state changes, and run by whoever
+    changed it, or sees the final state and is run by the caller.  True if appended."""
+    state = fut._state
+    if state == _PENDING or state == _RUNNING:
+        callbacks.append(fn)
+        return True
+    return False
+
+
+cpdef bint start_future(fut) except -1:
+    """``fut.set_running_or_notify_cancel()``."""
+    if fut._gt_cond is None and fut._state == _PENDING:
+        fut._state = _RUNNING
+        return True
+    return fut.set_running_or_notify_cancel()
+
+
+cpdef finish_future(fut, value, bint failed):
+    """``fut.set_exception(value)`` if failed, else ``fut.set_result(value)``."""
+    if fut._gt_cond is None:
+        # Written first: nobody reads it before the state says FINISHED, and a
+        # finalizer run by this write (freeing the old value) cannot split the test
+        # from the state change below.
+        if failed:
+            fut._exception = value
+        else:
+            fut._result = value
+        if fut._gt_cond is None and fut._state == _RUNNING:
+            fut._state = _FINISHED
+            if fut._gt_callbacks is not None:
+                fut._invoke_callbacks()
+            return
+    if failed:
+        fut.set_exception(value)
+    else:
+        fut.set_result(value)
+
+
+# ---- the pool -----------------------------------------------------------------------
+
+cdef class Slot:
+    """One worker's place in its pool, as C fields.  ``thread`` is the executor._Worker
+    that threading sees; it reaches its pool through this."""
+
+    cdef readonly object thread
+    cdef readonly object park      # a _runtime.Note: parked here; a wakeup claims it
+    cdef readonly Py_ssize_t index
+    cdef readonly long gen
+    cdef public bint exit_after    # exit_thread() was called in the current task
+    cdef bint idle                 # on pool.idle
+    cdef bint waking               # claimed, has not yet taken its next task
+    cdef object first              # the item this worker was started for
+
+
+cdef class Pool:
+    """The state of one executor, shared with its workers.  Workers reference the pool,
+    never the executor, so that dropping the executor shuts the pool down."""
+
+    cdef readonly object queue       # deque of items
+    cdef list idle                   # Slots, the most recently idle last
+    cdef dict workers                # index -> Slot, for every live or starting worker
+    cdef readonly object max_workers
+    cdef readonly Py_ssize_t cap     # at most this many workers (max_workers, rounded up)
+    cdef readonly Py_ssize_t min_workers
+    cdef readonly object idle_timeout  # seconds, or -1: never
+    cdef object stack_size, initializer, initargs, future_type, worker_type
+    cdef readonly str prefix
+    cdef readonly bint propagate_context
+    cdef public bint join_at_exit
+    cdef readonly bint shutdown
+    cdef readonly object broken      # False, or why the pool is broken
+    cdef readonly long gen           # bumped in a fork child: older workers are gone
+    cdef readonly Py_ssize_t peak_workers, threads_created, threads_exited
+    cdef Py_ssize_t submitted, completed, failed, busy
+    cdef Py_ssize_t waking           # workers woken that have not yet taken work
+    cdef object __weakref__
+
+    def __init__(self, max_workers, Py_ssize_t min_workers, idle_timeout, stack_size,
+                 str prefix, initializer, tuple initargs, bint propagate_context,
+                 bint join_at_exit, future_type, worker_type):
+        self.queue = _deque()
+        self.idle = []
+        self.workers = {}
+        self._set_limits(max_workers, min_workers)
+        self.idle_timeout = -1 if idle_timeout is None else idle_timeout
+        self.stack_size = stack_size
+        self.prefix = prefix
+        self.initializer = initializer
+        self.initargs = initargs
+        self.propagate_context = propagate_context
+        self.join_at_exit = join_at_exit
+        self.future_type = future_type
+        self.worker_type = worker_type
+        self.broken = False
+
+    cdef int _set_limits(self, max_workers, Py_ssize_t min_workers) except -1:
+        self.max_workers = max_workers
+        self.cap = max_workers if isinstance(max_workers, int) else math.ceil(max_workers)
+        self.min_workers = min_workers
+        return 0
+
+    # -- submission (the caller's thread) -----------------------------------------------
+
+    def submit(self, fn, tuple args, dict kwargs):
+        """A new future for ``fn(*args, **kwargs)``, queued (Executor.submit)."""
+        f = self.future_type()
+        if self.propagate_context:
+            self.put((f, _copy_context().run, (fn,) + args, kwargs))
+        else:
+            self.put((f, fn, args, kwargs))
+        return f
+
+    cpdef put(self, tuple item):
+        """Queue one work item and make sure a worker will take it.  Raises the
+        stdlib's errors for a broken or shut-down pool."""
+        cdef Slot new = None
+        if not self.idle and len(self.workers) < self.cap and not self.shutdown:
+            new = self._make()  # Python code: decided again below
+        # Atomic from here.
+        if self.broken:
+            raise BrokenThreadPool(self.broken)
+        if self.shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if _exiting:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+        self.submitted += 1
+        if new is not None and not self.idle and len(self.workers) < self.cap:
+            # A new worker takes this item as its first, as a stdlib worker does the
+            # moment its synchronous start() returns: shutdown(cancel_futures=True)
+            # right after submit does not cancel it.
+            self._enlist(new)
+            new.first = item
+            self._start(new)
+            return
+        self.queue.append(item)
+        # Wake a worker unless enough are already on their way for every queued task.
+        if self.idle and self.waking < len(self.queue):
+            self._claim()
+
+    cdef Slot _make(self):
+        """A worker not yet in the pool (Python code: not atomic)."""
+        cdef Slot s = Slot.__new__(Slot)
+        s.gen = self.gen
+        s.park = _Note()
+        s.thread = self.worker_type(self, s)
+        return s
+
+    cdef _enlist(self, Slot s):
+        cdef Py_ssize_t i = 0
+        while i in self.workers:
+            i += 1
+        s.index = i
+        s.thread._name = f"{self.prefix}_{i}"
+        self.workers[i] = s
+        self.threads_created += 1
+        if len(self.workers) > self.peak_workers:
+            self.peak_workers = len(self.workers)
+
+    cdef _claim(self):
+        # The most recently idle: warm caches, and the cold ones age out.
+        self._unpark(self.idle.pop())
+
+    cdef _unpark(self, Slot s):
+        s.idle = False
+        s.waking = True
+        self.waking += 1
+        s.park.wakeup()
+
+    cdef _wake_all(self):
+        while self.idle:
+            self._claim()
+
+    cdef _start(self, Slot s):
+        try:
+            _runtime.start_python_m(s.thread._bootstrap_m, self.stack_size)
+        except BaseException:
+            if self.drop(s) is not None:
+                raise
+
+    cpdef drop(self, Slot s):
+        """Forget a worker that never ran, and hand the item it was started for to
+        another worker.  Returns the item when no other worker is left to take it."""
+        item = s.first
+        s.first = None
+        self._forget(s)
+        if item is not None and self.workers:
+            self.queue.appendleft(item)
+            item = None
+            if self.idle and self.waking < len(self.queue):
+                self._claim()
+        s.thread._done.set()
+        return item
+
+    cdef _forget(self, Slot s):
+        if s.gen == self.gen and self.workers.get(s.index) is s:
+            del self.workers[s.index]
+            self.threads_exited += 1
+        if s.idle:
+            self.idle.remove(s)
+            s.idle = False
+
+    cdef _staff(self):
+        """Queued work gets workers: idle ones woken, new ones started up to
+        max_workers, each taking a queued item as its first."""
+        cdef Py_ssize_t pending = len(self.queue)
+        cdef Slot new
+        while pending > 0 and self.idle:
+            self._claim()
+            pending -= 1
+        while pending > 0 and len(self.workers) < self.cap:
+            new = self._make()  # Python code: decided again below
+            if not self.queue or len(self.workers) >= self.cap:
+                return
+            self._enlist(new)
+            new.first = self.queue.popleft()
+            pending -= 1
+            self._start(new)
+
+    # -- the worker (its own thread) ----------------------------------------------------
+
+    def worker_main(self, Slot s):
+        try:
+            if self.initializer is not None:
+                try:
+                    self.initializer(*self.initargs)
+                except BaseException:
+                    _LOGGER.critical("Exception in initializer:", exc_info=True)
+                    self._initializer_failed(s)
+                    return
+            self._work(s)
+        except BaseException:
+            _LOGGER.critical("Exception in worker", exc_info=True)
+        finally:
+            self._forget(s)
+            _reap()
+
+    cdef _work(self, Slot s):
+        # The last task's outcome (fut, value, failed) is published only once this
+        # worker is available again, or gone: then submit() right after result() finds
+        # it idle.  fut is None for a task cancelled before it started.
+        cdef bint done = False, failed = False
+        fut = value = None
+        while True:
+            # Atomic: account for the last task, then take the next one or go idle.
+            if s.waking:
+                s.waking = False
+                self.waking -= 1
+            if done:
+                self.busy -= 1
+                if fut is not None:
+                    if failed:
+                        self.failed += 1
+                    else:
+                        self.completed += 1
+            if s.gen != self.gen or s.exit_after or len(self.workers) > self.cap:
+                # Forked away, asked to exit (exit_thread), or surplus after a resize.
+                self._forget(s)
+                if done and fut is not None:
+                    finish_future(fut, value, failed)
+                if s.gen == self.gen:
+                    self._staff()
+                return
+            if s.first is not None:
+                item = s.first
+                s.first = None
+            elif self.queue:
+                # One task at a time: a task taken is hidden from the other workers,
+                # and one that blocks must not hold another hostage (the next one may
+                # be what it waits for).
+                item = self.queue.popleft()
+            else:
+                if self.shutdown or _exiting:
+                    self._forget(s)
+                    if done and fut is not None:
+                        finish_future(fut, value, failed)
+                    return
+                s.idle = True
+                self.idle.append(s)
+                if done:
+                    done = False
+                    if fut is not None:
+                        finish_future(fut, value, failed)
+                    fut = value = None
+                if not self._park(s):
+                    return
+                continue
+            self.busy += 1
+            # End of the atomic part.
+            if done and fut is not None:
+                finish_future(fut, value, failed)
+            fut, fn, args, kwargs = <tuple>item
+            item = value = None
+            if start_future(fut):
+                try:
+                    if kwargs:
+                        value = fn(*args, **kwargs)
+                    else:
+                        value = fn(*args)
+                    failed = False
+                except BaseException as exc:
+                    value = exc
+                    failed = True
+            else:
+                fut = None
+            fn = args = kwargs = None
+            done = True
+
+    cdef bint _park(self, Slot s) except -1:
+        """Wait on the worker's note until claimed.  False when the worker retired
+        instead (idle for idle_timeout with more than min_workers alive)."""
+        while True:
+            if s.park.park(self.idle_timeout):
+                return True
+            # Atomic.
+            if not s.idle:
+                # Claimed between the timeout and now: the wakeup is done.
+                s.park.clear()
+                return True
+            if len(self.workers) > self.min_workers:
+                self._forget(s)
+                return False
+
+    cdef _initializer_failed(self, Slot s):
+        fresh = _deque()
+        # Atomic.
+        self.broken = ("A thread initializer failed, the thread pool "
+                       "is not usable anymore")
+        items = self.queue
+        self.queue = fresh
+        first = s.first
+        s.first = None
+        self._wake_all()
+        # Then the futures, outside.
+        if first is not None:
+            items.append(first)
+        for item in items:
+            (<tuple>item)[0].set_exception(BrokenThreadPool(self.broken))
+
+    # -- the executor's other calls -------------------------------------------------------
+
+    def begin_shutdown(self, bint cancel_futures):
+        """No more submissions; idle workers wake and exit once the queue is empty.
+        With cancel_futures, queued items are cancelled.  Returns the workers."""
+        fresh = _deque() if cancel_futures else None
+        # Atomic.
+        self.shutdown = True
+        items = None
+        if cancel_futures:
+            items = self.queue
+            self.queue = fresh
+        self._wake_all()
+        # Then, outside.
+        workers = self.snapshot()
+        if items:
+            for item in items:
+                (<tuple>item)[0].cancel()
+        return workers
+
+    def wake_all(self):
+        """Wake every idle worker (at interpreter exit).  Returns the workers."""
+        self._wake_all()
+        return self.snapshot()
+
+    def resize(self, max_workers, Py_ssize_t min_workers):
+        cdef Py_ssize_t surplus
+        if self.shutdown:
+            raise RuntimeError("cannot resize an executor after shutdown")
+        self._set_limits(max_workers, min_workers)
+        # Surplus idle workers exit now, the coldest first; busy ones when next idle.
+        surplus = len(self.workers) - self.cap
+        while surplus > 0 and self.idle:
+            self._unpark(self.idle.pop(0))
+            surplus -= 1
+        self._staff()  # growth: queued work gets the new workers
+
+    def counts(self):
+        """(workers, idle, busy, pending, submitted, completed, failed), one snapshot."""
+        cdef Py_ssize_t starting = 0
+        cdef Slot s
+        for s in self.workers.values():
+            if s.first is not None:
+                starting += 1
+        return (len(self.workers), len(self.idle), self.busy, len(self.queue) + starting,
+                self.submitted, self.completed, self.failed)
+
+    def snapshot(self):
+        """The live workers (started or starting), as threads."""
+        cdef Slot s
+        return [s.thread for s in list(self.workers.values())]
+
+    def after_fork_child(self):
+        """In a fork child: the workers do not exist.  Forget them (never join them);
+        queued work stays queued for fresh workers."""
+        cdef Slot s
+        self.gen += 1
+        self.waking = 0
+        self.busy = 0
+        threads = self.snapshot()
+        self.workers.clear()
+        self.idle.clear()
+        for t in threads:
+            t._done = threading.Event()
+            t._done.set()
