@@ -119,6 +119,48 @@ class TestConformance:
             done, not_done = cf.wait([first, slow], return_when=cf.FIRST_COMPLETED)
             assert first in done
 
+    def test_waiters_on_overlapping_done_and_pending_futures(self, Executor):
+        # Several threads wait (cf.wait, as_completed) on overlapping sets of done and
+        # pending futures while workers finish them, with a tiny switch interval.  A
+        # finished gothreads future's "condition" is one shared no-op lock: no set
+        # of waiters may deadlock on it, miss a completion, or leave a waiter behind.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            with Executor(4) as ex:
+                for _ in range(30):
+                    done = [ex.submit(pow, i, 2) for i in range(20)]
+                    cf.wait(done)
+                    gate = threading.Event()
+                    pending = [ex.submit(gate.wait, 10) for _ in range(3)]
+                    pending += [ex.submit(pow, i, 3) for i in range(20)]
+                    fs = done + pending
+                    seen = []
+
+                    def waiter(k):
+                        mine = fs[k::2] + fs[:5]
+                        if k % 2:
+                            got = list(cf.as_completed(mine, timeout=10))
+                        else:
+                            got, rest = cf.wait(mine, timeout=10)
+                            assert not rest
+                        seen.append(len(set(got)) == len(set(mine)))
+
+                    threads = [threading.Thread(target=waiter, args=(k,)) for k in range(4)]
+                    for t in threads:
+                        t.start()
+                    gate.set()
+                    for t in threads:
+                        t.join(20)
+                    assert seen == [True] * 4
+                    assert all(not f._waiters for f in fs)
+                f = ex.submit(pow, 2, 2)
+                f.result()
+                with f._condition:  # a finished future's lock works as a lock
+                    assert f.done() and f.result() == 4
+        finally:
+            sys.setswitchinterval(interval)
+
     def test_callbacks_and_cancel(self, Executor):
         gate = threading.Event()
         with Executor(1) as ex:
@@ -580,6 +622,42 @@ def test_retire_vs_submit_race_loses_nothing(child):
             print(timeout, n, "tasks, threads created", ex._pool.threads_created)
         settle()
         assert runtime.stats()["ms_live"] == 0, runtime.stats()
+    """))
+    print(p.stdout)
+
+
+def test_pool_state_survives_many_submitters(child):
+    # Eight threads submit to one pool whose workers retire the moment they are idle,
+    # with a 1 us switch interval, so every step of the pool's state changes is raced.
+    # The pool takes no lock (gothreads/_pool.pyx): every task must run exactly once and
+    # the counts must add up.
+    p = child(SHRINK + textwrap.dedent("""
+        import random, sys, threading
+        sys.setswitchinterval(1e-6)
+        ex = gothreads.ThreadPoolExecutor(3, idle_timeout=0)
+        ran = []
+        def submitter(k):
+            for burst in range(60):
+                fs = [ex.submit(ran.append, (k, burst, i)) for i in range(random.randint(1, 8))]
+                for f in fs:
+                    assert f.result(timeout=20) is None
+                if burst % 5 == 0:
+                    time.sleep(random.random() * 0.002)
+        threads = [threading.Thread(target=submitter, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads)
+        assert len(ran) == len(set(ran)), "a task ran twice"
+        st = ex.stats()
+        assert st.submitted == len(ran) == st.completed, st
+        assert st.failed == 0 and st.pending == 0, st
+        assert st.threads_created - st.threads_exited == st.workers <= 3, st
+        ex.shutdown()
+        settle()
+        assert ex.stats().workers == 0 and runtime.stats()["ms_live"] == 0
+        print(len(ran), "tasks,", ex.stats().threads_created, "threads")
     """))
     print(p.stdout)
 

@@ -127,6 +127,28 @@ def test_exit_thread_retires_the_worker_and_delivers_the_result():
         assert ex.stats().threads_exited == 1
 
 
+def test_shutdown_waits_for_the_replacement_of_an_exited_worker():
+    # The only worker leaves through exit_thread() while work is queued: the pool starts
+    # a replacement for it, after shutdown() took its list of workers to wait for.
+    ex = gothreads.ThreadPoolExecutor(1, idle_timeout=None)
+    leaving = threading.Event()
+
+    def leave():
+        gothreads.exit_thread()
+        leaving.wait(10)
+
+    ex.submit(leave)
+    queued = ex.submit(time.sleep, 0.3)
+    done = threading.Thread(target=ex.shutdown)
+    done.start()
+    time.sleep(0.05)  # shutdown() has its list: the first worker only
+    leaving.set()
+    done.join(10)
+    assert not done.is_alive()
+    assert queued.done(), "shutdown(wait=True) returned before queued work ran"
+    assert ex.stats().workers == 0 and ex.stats().threads_created == 2
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
 def test_tainted_affinity_never_spreads(child):
     # A task pins its worker to one CPU.  Workers created while it is pinned -- even by
