@@ -185,6 +185,11 @@ cpdef finish_future(fut, value, bint failed):
 
 # ---- the pool -----------------------------------------------------------------------
 
+def submit(executor, fn, /, *args, **kwargs):
+    """ThreadPoolExecutor.submit (gothreads.executor), compiled: it runs once per task."""
+    return (<Pool?>executor._pool).submit(fn, args, kwargs)
+
+
 cdef class Slot:
     """One worker's place in its pool, as C fields.  ``thread`` is the executor._Worker
     that threading sees; it reaches its pool through this."""
@@ -248,8 +253,7 @@ cdef class Pool:
 
     # -- submission (the caller's thread) -----------------------------------------------
 
-    def submit(self, fn, tuple args, dict kwargs):
-        """A new future for ``fn(*args, **kwargs)``, queued (Executor.submit)."""
+    cdef submit(self, fn, tuple args, dict kwargs):
         f = self.future_type()
         if self.propagate_context:
             self.put((f, _copy_context().run, (fn,) + args, kwargs))

@@ -79,6 +79,10 @@ class _Future(Future):
       lock, which under the GIL is one atomic read.
     """
 
+    # Slots: the completion path reads and writes these from C, and waiters touch
+    # them on every future, so they are fixed offsets in the object.
+    __slots__ = ("_gt_cond", "_gt_waiters", "_gt_callbacks", "_state", "_result", "_exception")
+
     def __init__(self) -> None:
         # Every attribute written without a lock exists from the start, so that no
         # such write allocates (see gothreads/_pool.pyx, futures).
@@ -409,9 +413,8 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
 
     # -- the Executor API ----------------------------------------------------------------
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        return self._pool.submit(fn, args, kwargs)
-
+    # def submit(self, fn, /, *args, **kwargs) -> Future, compiled.
+    submit = _pool.submit
     submit.__doc__ = _base.Executor.submit.__doc__
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
