@@ -68,9 +68,11 @@ typedef struct gt_m {
 
 /* The scheduler: one per process.  Lock order (the whole of it, GIL included):
  *
- *     GIL  ->  gothreads.executor's locks (_global_lock -> _Pool.lock)
+ *     GIL  ->  gothreads.executor's _global_lock
  *          ->  sched.lock  ->  glibc's internal locks (pthread_create, malloc, mmap)
  *
+ * The executor's pools take no lock of their own: the GIL guards their state, each
+ * change being atomic under it (gothreads/_pool.pyx).
  * tmpl.mu (template.c) is a leaf: no other lock is taken while it is held (the
  * template drops it before it creates an M, and reads ms_live lock-free).
  *

@@ -183,6 +183,25 @@ cpdef finish_future(fut, value, bint failed):
         fut.set_result(value)
 
 
+cdef bint _start(fut):
+    """start_future for the worker loop, which must survive a future that its owner
+    completed by hand (set_result on a pending future): logged, and not run."""
+    try:
+        return start_future(fut)
+    except BaseException:
+        _LOGGER.critical("Exception starting a task's future", exc_info=True)
+        return False
+
+
+cdef _publish(fut, value, bint failed):
+    """finish_future for the worker loop, which must survive a future that its owner
+    completed by hand while it ran (set_result raises InvalidStateError): logged."""
+    try:
+        finish_future(fut, value, failed)
+    except BaseException:
+        _LOGGER.critical("Exception completing a task's future", exc_info=True)
+
+
 # ---- the pool -----------------------------------------------------------------------
 
 def submit(executor, fn, /, *args, **kwargs):
@@ -201,6 +220,7 @@ cdef class Slot:
     cdef public bint exit_after    # exit_thread() was called in the current task
     cdef bint idle                 # on pool.idle
     cdef bint waking               # claimed, has not yet taken its next task
+    cdef bint busy                 # counted in pool.busy
     cdef object first              # the item this worker was started for
 
 
@@ -349,6 +369,9 @@ cdef class Pool:
         if s.idle:
             self.idle.remove(s)
             s.idle = False
+        if s.busy:  # left by an exception out of a future's own methods
+            s.busy = False
+            self.busy -= 1
 
     cdef _staff(self):
         """Queued work gets workers: idle ones woken, new ones started up to
@@ -396,8 +419,10 @@ cdef class Pool:
             if s.waking:
                 s.waking = False
                 self.waking -= 1
-            if done:
+            if s.busy:
+                s.busy = False
                 self.busy -= 1
+            if done:
                 if fut is not None:
                     if failed:
                         self.failed += 1
@@ -407,7 +432,7 @@ cdef class Pool:
                 # Forked away, asked to exit (exit_thread), or surplus after a resize.
                 self._forget(s)
                 if done and fut is not None:
-                    finish_future(fut, value, failed)
+                    _publish(fut, value, failed)
                 if s.gen == self.gen:
                     self._staff()
                 return
@@ -423,25 +448,26 @@ cdef class Pool:
                 if self.shutdown or _exiting:
                     self._forget(s)
                     if done and fut is not None:
-                        finish_future(fut, value, failed)
+                        _publish(fut, value, failed)
                     return
                 s.idle = True
                 self.idle.append(s)
                 if done:
                     done = False
                     if fut is not None:
-                        finish_future(fut, value, failed)
+                        _publish(fut, value, failed)
                     fut = value = None
                 if not self._park(s):
                     return
                 continue
+            s.busy = True
             self.busy += 1
             # End of the atomic part.
             if done and fut is not None:
-                finish_future(fut, value, failed)
+                _publish(fut, value, failed)
             fut, fn, args, kwargs = <tuple>item
             item = value = None
-            if start_future(fut):
+            if _start(fut):
                 try:
                     if kwargs:
                         value = fn(*args, **kwargs)

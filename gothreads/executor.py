@@ -547,7 +547,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         self._max_workers = new_max
 
     def stats(self) -> ExecutorStats:
-        """A snapshot of this executor's workers and task counts (cheap: one lock)."""
+        """A snapshot of this executor's workers and task counts (cheap, no lock)."""
         workers, idle, busy, pending, submitted, completed, failed = self._pool.counts()
         rt = _runtime.stats()
         pool = self._pool

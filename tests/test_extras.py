@@ -127,6 +127,29 @@ def test_exit_thread_retires_the_worker_and_delivers_the_result():
         assert ex.stats().threads_exited == 1
 
 
+def test_futures_completed_by_hand_lose_no_other_task(caplog):
+    # Future.set_result is public: a caller may complete a pending or running future
+    # itself.  The worker then fails to start or to complete it (the stdlib's worker
+    # dies of it); ours logs it and goes on, and the tasks queued behind it run.
+    with gothreads.ThreadPoolExecutor(1, idle_timeout=None) as ex:
+        gate = threading.Event()
+        running = ex.submit(gate.wait, 10)
+        pending = ex.submit(pow, 2, 2)
+        behind = [ex.submit(pow, 2, i) for i in range(5)]
+        wait_until(running.running)
+        running.set_result("by hand")
+        pending.set_result("by hand too")
+        gate.set()
+        assert [f.result(timeout=10) for f in behind] == [1, 2, 4, 8, 16]
+        assert running.result() == "by hand" and pending.result() == "by hand too"
+        wait_until(lambda: ex.stats().busy == 0)
+        st = ex.stats()
+        assert (st.workers, st.threads_created, st.pending) == (1, 1, 0), st
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("completing a task's future" in m for m in logged), logged
+    assert any("starting a task's future" in m for m in logged), logged
+
+
 def test_shutdown_waits_for_the_replacement_of_an_exited_worker():
     # The only worker leaves through exit_thread() while work is queued: the pool starts
     # a replacement for it, after shutdown() took its list of workers to wait for.
