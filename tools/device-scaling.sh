@@ -1,10 +1,12 @@
 #!/bin/sh
 # device-scaling.sh: on a many-core machine, build gothreads in place and compare the
-# numpy scenario and thread churn with the stdlib (used once, with the device tool).
+# main job's table, the numpy scenario and thread churn with the stdlib (device tool).
 set -u
 echo "== $(nproc) CPUs; $(python3 --version 2>&1)"
 python3 -c "import numpy, Cython, setuptools; print('numpy', numpy.__version__, 'Cython', Cython.__version__)" || { echo "no numpy/Cython here"; exit 3; }
 python3 setup.py build_ext --inplace -q >/tmp/build.log 2>&1 || { tail -20 /tmp/build.log; exit 4; }
+# The main job's table first (from the repo root: the in-place build), then scaling.
+python3 -m gothreads ${OUT:+--json "$OUT/demo.json"} 2>/dev/null
 python3 - <<'PY'
 import os, statistics, sys
 sys.path.insert(0, os.getcwd())
