@@ -236,7 +236,7 @@ cdef class Pool:
     cdef readonly Py_ssize_t min_workers
     cdef readonly object idle_timeout  # seconds, or -1: never
     cdef object stack_size, initializer, initargs, future_type, worker_type
-    cdef readonly str prefix
+    cdef readonly object prefix
     cdef readonly bint propagate_context
     cdef public bint join_at_exit
     cdef readonly bint shutdown
@@ -248,7 +248,7 @@ cdef class Pool:
     cdef object __weakref__
 
     def __init__(self, max_workers, Py_ssize_t min_workers, idle_timeout, stack_size,
-                 str prefix, initializer, tuple initargs, bint propagate_context,
+                 prefix, initializer, initargs, bint propagate_context,
                  bint join_at_exit, future_type, worker_type):
         self.queue = _deque()
         self.idle = []

@@ -328,6 +328,13 @@ class TestConformance:
         assert any("error in initializer" in r.exc_text or "" for r in caplog.records if r.exc_text)
         ex.shutdown()
 
+    def test_initargs_any_sequence_and_any_prefix(self, Executor):
+        seen = []
+        with Executor(1, initializer=seen.append, initargs=["list"],
+                      thread_name_prefix=42) as ex:
+            assert ex.submit(lambda: threading.current_thread().name).result() == "42_0"
+        assert seen == ["list"]
+
     def test_argument_errors_match(self, Executor):
         for bad in (0, -1):
             with pytest.raises(ValueError, match="max_workers must be greater than 0"):
