@@ -38,9 +38,11 @@ import collections
 import contextvars
 import math
 import threading
-import _thread
 from concurrent.futures import _base
 from concurrent.futures.thread import BrokenThreadPool
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
 
 from gothreads import _runtime
 
@@ -267,7 +269,8 @@ cdef class Pool:
 
     cdef int _set_limits(self, max_workers, Py_ssize_t min_workers) except -1:
         self.max_workers = max_workers
-        self.cap = max_workers if isinstance(max_workers, int) else math.ceil(max_workers)
+        cap = max_workers if isinstance(max_workers, int) else math.ceil(max_workers)
+        self.cap = min(cap, PY_SSIZE_T_MAX)
         self.min_workers = min_workers
         return 0
 
@@ -311,7 +314,6 @@ cdef class Pool:
     cdef Slot _make(self):
         """A worker not yet in the pool (Python code: not atomic)."""
         cdef Slot s = Slot.__new__(Slot)
-        s.gen = self.gen
         s.park = _Note()
         s.thread = self.worker_type(self, s)
         return s
@@ -321,6 +323,7 @@ cdef class Pool:
         while i in self.workers:
             i += 1
         s.index = i
+        s.gen = self.gen
         s.thread._name = f"{self.prefix}_{i}"
         self.workers[i] = s
         self.threads_created += 1

@@ -8,7 +8,6 @@ gothreads.runtime.
 """
 import sys
 import threading
-import _thread
 from _thread import get_ident
 
 from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF

@@ -16,7 +16,6 @@ callbacks, cancellations and joins run with nothing held but the GIL.
 from __future__ import annotations
 
 import collections
-import contextvars
 import itertools
 import math
 import os
@@ -26,7 +25,7 @@ import time
 import weakref
 from concurrent.futures import _base
 from concurrent.futures import thread as _stdlib_thread
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set
+from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Set
 
 from gothreads import _pool, _runtime
 
