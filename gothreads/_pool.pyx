@@ -226,6 +226,14 @@ cdef class Slot:
     cdef object first              # the item this worker was started for
 
 
+cdef _unlink(Slot s):
+    """Break the worker <-> slot cycle of a worker that will never run again (or never
+    ran), so that both go as soon as nobody holds them, and threading forgets the
+    worker (threading._dangling) without waiting for a garbage collection.  A worker
+    that ran breaks it itself when its thread ends (executor._Worker._unregister)."""
+    s.thread._slot = None
+
+
 cdef class Pool:
     """The state of one executor, shared with its workers.  Workers reference the pool,
     never the executor, so that dropping the executor shuts the pool down."""
@@ -310,6 +318,8 @@ cdef class Pool:
         # Wake a worker unless enough are already on their way for every queued task.
         if self.idle and self.waking < len(self.queue):
             self._claim()
+        if new is not None:
+            _unlink(new)  # made for nothing
 
     cdef Slot _make(self):
         """A worker not yet in the pool (Python code: not atomic)."""
@@ -363,6 +373,7 @@ cdef class Pool:
             if self.idle and self.waking < len(self.queue):
                 self._claim()
         s.thread._done.set()
+        _unlink(s)
         return item
 
     cdef _forget(self, Slot s):
@@ -387,6 +398,7 @@ cdef class Pool:
         while pending > 0 and len(self.workers) < self.cap:
             new = self._make()  # Python code: decided again below
             if not self.queue or len(self.workers) >= self.cap:
+                _unlink(new)
                 return
             self._enlist(new)
             new.first = self.queue.popleft()

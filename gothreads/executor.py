@@ -225,6 +225,7 @@ class _Worker(threading.Thread):
         with threading._active_limbo_lock:  # type: ignore[attr-defined]
             if threading._active.get(self._ident) is self:  # type: ignore[attr-defined]
                 del threading._active[self._ident]  # type: ignore[attr-defined]
+        self._slot = None  # the pool is done with it: no cycle left to collect
         self._done.set()
 
 

@@ -426,6 +426,30 @@ class TestConformance:
 
 # ---- what only gothreads does ------------------------------------------------------------
 
+def test_exited_workers_need_no_garbage_collection():
+    # A worker's thread object goes when its thread ends and nobody holds it: no
+    # reference cycle is left for the collector, so threading forgets it at once
+    # (threading._dangling, which CPython's test helpers count).
+    import gc
+
+    gc.disable()
+    try:
+        base = len(threading._dangling)
+        ex = gothreads.ThreadPoolExecutor(4)
+        list(ex.map(time.sleep, [0.01] * 8))
+        refs = [weakref.ref(t) for t in ex._threads]
+        assert len(refs) == 4
+        ex.shutdown()
+        del ex
+        deadline = time.monotonic() + 5
+        while any(r() is not None for r in refs) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert all(r() is None for r in refs), "a worker is only freed by the collector"
+        assert len(threading._dangling) == base
+    finally:
+        gc.enable()
+
+
 def test_is_a_stdlib_subclass_and_exports():
     assert issubclass(gothreads.ThreadPoolExecutor, cf.ThreadPoolExecutor)
     assert gothreads.Executor is gothreads.ThreadPoolExecutor
