@@ -444,7 +444,11 @@ cdef class Pool:
                     else:
                         self.completed += 1
             if s.gen != self.gen or s.exit_after or len(self.workers) > self.cap:
-                # Forked away, asked to exit (exit_thread), or surplus after a resize.
+                # Forked away, asked to exit (exit_thread), or surplus after a resize
+                # -- maybe before its first task: that goes back to the queue.
+                if s.first is not None and s.gen == self.gen:
+                    self.queue.appendleft(s.first)
+                    s.first = None
                 self._forget(s)
                 if done and fut is not None:
                     _publish(fut, value, failed)

@@ -61,6 +61,87 @@ def test_resize_grows_for_queued_work_and_shrinks_idle():
         ex.resize(max_workers=3)
 
 
+def test_resize_below_a_starting_worker_loses_no_task():
+    # submit starts a second worker with the task as its first; the resize right after
+    # makes that worker surplus before it has taken the task.  It must hand the task
+    # back, not leave with it.
+    for _ in range(10):
+        with gothreads.ThreadPoolExecutor(2, idle_timeout=None) as ex:
+            gate = threading.Event()
+            busy = ex.submit(gate.wait, 10)
+            wait_until(busy.running)
+            f = ex.submit(pow, 2, 10)
+            ex.resize(max_workers=1)
+            gate.set()
+            assert f.result(timeout=5) == 1024
+
+
+def test_pool_survives_chaos(child):
+    # Six submitters (some tasks leave through exit_thread, some futures are
+    # cancelled), a thread resizing the pool at random, workers retiring at once, a
+    # 1 us switch interval.  Every task that was not cancelled must complete, and the
+    # pool must end empty.  (This found a task lost by a worker made surplus before it
+    # took its first task.)
+    p = child("""
+        import random, sys, threading, time
+        import concurrent.futures as cf
+        import gothreads
+        from gothreads import runtime
+        sys.setswitchinterval(1e-6)
+        random.seed(7)
+        ex = gothreads.ThreadPoolExecutor(3, idle_timeout=0)
+        stop = time.monotonic() + 3
+        errors = []
+
+        def task(i, leave):
+            if leave:
+                gothreads.exit_thread()
+            return i
+
+        def submitter(k):
+            r = random.Random(k)
+            while time.monotonic() < stop:
+                fs = [ex.submit(task, i, r.random() < 0.05) for i in range(r.randint(1, 10))]
+                if r.random() < 0.2:
+                    for f in fs[::2]:
+                        f.cancel()
+                for i, f in enumerate(fs):
+                    try:
+                        if f.result(timeout=20) != i:
+                            errors.append(("wrong result", i))
+                    except cf.CancelledError:
+                        pass
+                    except Exception as e:
+                        errors.append((repr(e), f._state, ex.stats()))
+
+        def resizer():
+            r = random.Random(99)
+            while time.monotonic() < stop:
+                m = r.randint(1, 6)
+                ex.resize(max_workers=m, min_workers=r.randint(0, m))
+                time.sleep(r.random() * 0.003)
+
+        threads = [threading.Thread(target=submitter, args=(k,)) for k in range(6)]
+        threads.append(threading.Thread(target=resizer))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "a submitter hung"
+        assert not errors, errors[:3]
+        assert ex.shutdown(wait=True, timeout=30)
+        st = ex.stats()
+        assert (st.workers, st.idle, st.busy, st.pending) == (0, 0, 0, 0), st
+        deadline = time.monotonic() + 10
+        while runtime.stats()["ms_live"] and time.monotonic() < deadline:
+            runtime.reap()
+            time.sleep(0.01)
+        assert runtime.stats()["ms_live"] == 0, runtime.stats()
+        print(st.submitted, "tasks,", st.threads_created, "threads")
+    """)
+    print(p.stdout)
+
+
 def test_resize_shrinks_busy_workers_when_they_are_next_idle():
     with gothreads.ThreadPoolExecutor(4, idle_timeout=None) as ex:
         gate = threading.Barrier(5)
