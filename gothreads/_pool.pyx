@@ -196,8 +196,11 @@ cdef bint _start(fut):
 
 
 cdef _publish(fut, value, bint failed):
-    """finish_future for the worker loop, which must survive a future that its owner
-    completed by hand while it ran (set_result raises InvalidStateError): logged."""
+    """finish_future for the worker loop (nothing for fut None: a task cancelled before
+    it started), which must survive a future that its owner completed by hand while it
+    ran (set_result raises InvalidStateError): logged."""
+    if fut is None:
+        return
     try:
         finish_future(fut, value, failed)
     except BaseException:
@@ -315,9 +318,7 @@ cdef class Pool:
             self._start(new)
             return
         self.queue.append(item)
-        # Wake a worker unless enough are already on their way for every queued task.
-        if self.idle and self.waking < len(self.queue):
-            self._claim()
+        self._wake_for_queue()
         if new is not None:
             _unlink(new)  # made for nothing
 
@@ -350,6 +351,12 @@ cdef class Pool:
         self.waking += 1
         s.park.wakeup()
 
+    cdef _wake_for_queue(self):
+        # Wake a worker unless enough are already on their way for every queued task
+        # (each woken worker takes one).
+        if self.idle and self.waking < len(self.queue):
+            self._claim()
+
     cdef _wake_all(self):
         while self.idle:
             self._claim()
@@ -370,8 +377,7 @@ cdef class Pool:
         if item is not None and self.workers:
             self.queue.appendleft(item)
             item = None
-            if self.idle and self.waking < len(self.queue):
-                self._claim()
+            self._wake_for_queue()
         s.thread._done.set()
         _unlink(s)
         return item
@@ -426,8 +432,9 @@ cdef class Pool:
     cdef _work(self, Slot s):
         # The last task's outcome (fut, value, failed) is published only once this
         # worker is available again, or gone: then submit() right after result() finds
-        # it idle.  fut is None for a task cancelled before it started.
-        cdef bint done = False, failed = False
+        # it idle.  fut is None when there is nothing to publish: no task yet, or one
+        # cancelled before it started.
+        cdef bint failed = False
         fut = value = None
         while True:
             # Atomic: account for the last task, then take the next one or go idle.
@@ -437,12 +444,11 @@ cdef class Pool:
             if s.busy:
                 s.busy = False
                 self.busy -= 1
-            if done:
-                if fut is not None:
-                    if failed:
-                        self.failed += 1
-                    else:
-                        self.completed += 1
+            if fut is not None:
+                if failed:
+                    self.failed += 1
+                else:
+                    self.completed += 1
             if s.gen != self.gen or s.exit_after or len(self.workers) > self.cap:
                 # Forked away, asked to exit (exit_thread), or surplus after a resize
                 # -- maybe before its first task: that goes back to the queue.
@@ -450,8 +456,7 @@ cdef class Pool:
                     self.queue.appendleft(s.first)
                     s.first = None
                 self._forget(s)
-                if done and fut is not None:
-                    _publish(fut, value, failed)
+                _publish(fut, value, failed)
                 if s.gen == self.gen:
                     self._staff()
                 return
@@ -466,24 +471,19 @@ cdef class Pool:
             else:
                 if self.shutdown or _exiting:
                     self._forget(s)
-                    if done and fut is not None:
-                        _publish(fut, value, failed)
+                    _publish(fut, value, failed)
                     return
                 s.idle = True
                 self.idle.append(s)
-                if done:
-                    done = False
-                    if fut is not None:
-                        _publish(fut, value, failed)
-                    fut = value = None
+                _publish(fut, value, failed)
+                fut = value = None
                 if not self._park(s):
                     return
                 continue
             s.busy = True
             self.busy += 1
             # End of the atomic part.
-            if done and fut is not None:
-                _publish(fut, value, failed)
+            _publish(fut, value, failed)
             fut, fn, args, kwargs = <tuple>item
             item = value = None
             if _start(fut):
@@ -499,7 +499,6 @@ cdef class Pool:
             else:
                 fut = None
             fn = args = kwargs = None
-            done = True
 
     cdef bint _park(self, Slot s) except -1:
         """Wait on the worker's note until claimed.  False when the worker retired
@@ -582,12 +581,11 @@ cdef class Pool:
     def snapshot(self):
         """The live workers (started or starting), as threads."""
         cdef Slot s
-        return [s.thread for s in list(self.workers.values())]
+        return [s.thread for s in self.workers.values()]
 
     def after_fork_child(self):
         """In a fork child: the workers do not exist.  Forget them (never join them);
         queued work stays queued for fresh workers."""
-        cdef Slot s
         self.gen += 1
         self.waking = 0
         self.busy = 0
