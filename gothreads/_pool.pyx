@@ -24,15 +24,30 @@ How a pool works:
   warmest idle worker, unless enough woken workers are already on their way (each takes
   one item); with no idle worker and fewer than ``max_workers`` it starts a new worker
   with the item as its first.
-- A worker that finds the queue empty pushes itself on ``idle`` *before* it publishes
-  the result of the task it just ran, so ``submit`` right after ``result()`` reuses it,
-  then parks on its note (csrc/note.c), ``idle_timeout`` at most.
+- A task's done-callbacks are part of the task: the worker runs them while it counts
+  as busy and holds no queued item, so a callback that submits work and waits for it
+  gets another worker (as in the stdlib).  A future that nobody can watch yet (no
+  callbacks, no Condition) is finished in the same atomic section in which its worker
+  takes its next item or goes idle, so ``submit`` right after ``result()`` finds the
+  worker idle and reuses it.  An idle worker parks on its note (csrc/note.c),
+  ``idle_timeout`` at most; one kept by ``min_workers`` then parks until woken.
 - Retire vs. submit: a worker whose park timed out exits only if it is still on
   ``idle`` (nobody claimed it) and more than ``min_workers`` are alive.  A submitter
   claims a worker by taking it off ``idle``, so a task is never left behind by a worker
   that retires, and a claimed worker never retires.
+- Every accepted task ends: a worker that cannot start leaves the pool, and its task
+  goes back to the queue for the other workers or, with none left, fails with the
+  stdlib's ``RuntimeError("can't start new thread")``.  A worker that leaves for any
+  reason staffs the queued work it leaves behind.
+- ``map`` without timeout or buffersize is one MapBatch: a few runner tasks that claim
+  its items one at a time from a shared cursor.
 - Exited workers' stacks are reaped by the runtime at the next M creation, when a
   worker exits, and at shutdown.
+
+Checking the rule: every atomic section is bracketed by ``_begin()``/``_end()``.  With
+``check_atomic(True)`` (tests/test_contract.py), they count the depth that
+``in_atomic()`` reports; a profile hook or a gc callback that runs while it is non-zero
+has found Python code (or a collection, or another thread) inside a section.
 """
 import collections
 import contextvars
@@ -50,12 +65,15 @@ cdef object _PENDING = _base.PENDING
 cdef object _RUNNING = _base.RUNNING
 cdef object _FINISHED = _base.FINISHED
 cdef object _CANCELLED_AND_NOTIFIED = _base.CANCELLED_AND_NOTIFIED
+cdef object _CancelledError = _base.CancelledError
 cdef object _Condition = threading.Condition
 cdef object _LOGGER = _base.LOGGER
 cdef object _deque = collections.deque
 cdef object _copy_context = contextvars.copy_context
 cdef object _Note = _runtime.Note
 cdef object _reap = _runtime.reap
+cdef object _current_thread = threading.current_thread
+cdef object _Lock = threading.Lock
 
 # Set by the executor's at-exit hook: after it, submit fails, as in the stdlib.
 cdef bint _exiting = False
@@ -65,6 +83,38 @@ def interpreter_exit():
     """Called once, at interpreter exit: no pool accepts work after this."""
     global _exiting
     _exiting = True
+
+
+# ---- atomic sections, checked -------------------------------------------------------
+
+cdef bint _atomic_checked = False
+cdef Py_ssize_t _atomic_depth = 0
+
+
+cdef inline void _begin() noexcept:
+    """Enter an atomic section: from here to _end(), no Python code, no GIL release,
+    no allocation the garbage collector tracks."""
+    global _atomic_depth
+    if _atomic_checked:
+        _atomic_depth += 1
+
+
+cdef inline void _end() noexcept:
+    global _atomic_depth
+    if _atomic_checked and _atomic_depth > 0:
+        _atomic_depth -= 1
+
+
+def check_atomic(bint on):
+    """Test hook: count the depth of atomic sections (in_atomic), or stop."""
+    global _atomic_checked, _atomic_depth
+    _atomic_checked = on
+    _atomic_depth = 0
+
+
+def in_atomic():
+    """Test hook: the atomic sections open now (0 unless check_atomic(True))."""
+    return _atomic_depth
 
 
 # ---- futures: the completion path -----------------------------------------------------
@@ -164,28 +214,37 @@ cpdef bint start_future(fut) except -1:
     return fut.set_running_or_notify_cancel()
 
 
+cdef inline bint _unlocked_running(fut):
+    """Nobody has locked ``fut`` (so nobody waits on it) and it is running: a worker
+    may finish it by attribute writes."""
+    return fut._gt_cond is None and fut._state == _RUNNING
+
+
+cdef inline void _finish_unlocked(fut, value, bint failed):
+    """Finish a future for which _unlocked_running() just held, with no Python code in
+    between: three attribute writes, atomic under the GIL with the test.  The value
+    slot held None (a running future has none), so no write frees an object."""
+    if failed:
+        fut._exception = value
+    else:
+        fut._result = value
+    fut._state = _FINISHED
+
+
 cpdef finish_future(fut, value, bint failed):
     """``fut.set_exception(value)`` if failed, else ``fut.set_result(value)``."""
-    if fut._gt_cond is None:
-        # Written first: nobody reads it before the state says FINISHED, and a
-        # finalizer run by this write (freeing the old value) cannot split the test
-        # from the state change below.
-        if failed:
-            fut._exception = value
-        else:
-            fut._result = value
-        if fut._gt_cond is None and fut._state == _RUNNING:
-            fut._state = _FINISHED
-            if fut._gt_callbacks is not None:
-                fut._invoke_callbacks()
-            return
+    if _unlocked_running(fut):
+        _finish_unlocked(fut, value, failed)
+        if fut._gt_callbacks:
+            fut._invoke_callbacks()
+        return
     if failed:
         fut.set_exception(value)
     else:
         fut.set_result(value)
 
 
-cdef bint _start(fut):
+cdef bint _set_running(fut):
     """start_future for the worker loop, which must survive a future that its owner
     completed by hand (set_result on a pending future): logged, and not run."""
     try:
@@ -253,6 +312,7 @@ cdef class Pool:
     cdef readonly bint propagate_context
     cdef public bint join_at_exit
     cdef readonly bint shutdown
+    cdef readonly bint cancelling    # shut down with cancel_futures: queued work is cancelled
     cdef readonly object broken      # False, or why the pool is broken
     cdef readonly long gen           # bumped in a fork child: older workers are gone
     cdef readonly Py_ssize_t peak_workers, threads_created, threads_exited
@@ -280,7 +340,12 @@ cdef class Pool:
 
     cdef int _set_limits(self, max_workers, Py_ssize_t min_workers) except -1:
         self.max_workers = max_workers
-        cap = max_workers if isinstance(max_workers, int) else math.ceil(max_workers)
+        if isinstance(max_workers, int):
+            cap = max_workers
+        elif max_workers == math.inf:
+            cap = PY_SSIZE_T_MAX
+        else:
+            cap = math.ceil(max_workers)
         self.cap = min(cap, PY_SSIZE_T_MAX)
         self.min_workers = min_workers
         return 0
@@ -289,24 +354,30 @@ cdef class Pool:
 
     cdef submit(self, fn, tuple args, dict kwargs):
         f = self.future_type()
-        if self.propagate_context:
-            self.put((f, _copy_context().run, (fn,) + args, kwargs))
-        else:
-            self.put((f, fn, args, kwargs))
+        self.put(self.item(f, fn, args, kwargs))
         return f
+
+    cdef tuple item(self, f, fn, tuple args, dict kwargs):
+        if self.propagate_context:
+            return (f, _copy_context().run, (fn,) + args, kwargs)
+        return (f, fn, args, kwargs)
 
     cpdef put(self, tuple item):
         """Queue one work item and make sure a worker will take it.  Raises the
-        stdlib's errors for a broken or shut-down pool."""
+        stdlib's errors for a broken or shut-down pool, and for a worker that cannot
+        start when no other worker is left to take the item."""
         cdef Slot new = None
         if not self.idle and len(self.workers) < self.cap and not self.shutdown:
             new = self._make()  # Python code: decided again below
-        # Atomic from here.
-        if self.broken:
-            raise BrokenThreadPool(self.broken)
-        if self.shutdown:
-            raise RuntimeError("cannot schedule new futures after shutdown")
-        if _exiting:
+        _begin()
+        if self.broken or self.shutdown or _exiting:
+            _end()
+            if new is not None:
+                _unlink(new)
+            if self.broken:
+                raise BrokenThreadPool(self.broken)
+            if self.shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
         self.submitted += 1
         if new is not None and not self.idle and len(self.workers) < self.cap:
@@ -315,12 +386,23 @@ cdef class Pool:
             # right after submit does not cancel it.
             self._enlist(new)
             new.first = item
-            self._start(new)
+            _end()
+            self._start(new, True)
             return
         self.queue.append(item)
         self._wake_for_queue()
+        _end()
         if new is not None:
             _unlink(new)  # made for nothing
+
+    cpdef requeue(self, tuple item):
+        """Queue an item of work the pool accepted earlier (the rest of a map batch
+        whose runner's worker leaves), ahead of later work, even after shutdown."""
+        _begin()
+        self.submitted += 1
+        self.queue.appendleft(item)
+        self._wake_for_queue()
+        _end()
 
     cdef Slot _make(self):
         """A worker not yet in the pool (Python code: not atomic)."""
@@ -330,12 +412,13 @@ cdef class Pool:
         return s
 
     cdef _enlist(self, Slot s):
+        # Atomic (the caller's section): the worker's name, which may run user code
+        # (the prefix's __str__), is set by _start.
         cdef Py_ssize_t i = 0
         while i in self.workers:
             i += 1
         s.index = i
         s.gen = self.gen
-        s.thread._name = f"{self.prefix}_{i}"
         self.workers[i] = s
         self.threads_created += 1
         if len(self.workers) > self.peak_workers:
@@ -361,16 +444,31 @@ cdef class Pool:
         while self.idle:
             self._claim()
 
-    cdef _start(self, Slot s):
+    cdef bint _start(self, Slot s, bint raise_orphan) except -1:
+        """Name and start a worker that has joined the pool (not atomic).  False if it
+        could not start: it has left the pool, and its first item went back to the
+        queue for the other workers or, with none left, ends with the stdlib's error,
+        raised to the submitter (raise_orphan) or set on the item's future."""
+        s.thread._name = "%s_%d" % (self.prefix, s.index)
         try:
             _runtime.start_python_m(s.thread._bootstrap_m, self.stack_size)
-        except BaseException:
-            if self.drop(s) is not None:
-                raise
+            return True
+        except BaseException as exc:
+            orphan = self.drop(s)
+            if orphan is None:
+                return False
+            err = RuntimeError("can't start new thread")
+            err.__cause__ = exc
+        if raise_orphan:
+            self.submitted -= 1  # not accepted after all
+            raise err
+        _fail_item(orphan, err)
+        return False
 
     cpdef drop(self, Slot s):
         """Forget a worker that never ran, and hand the item it was started for to
         another worker.  Returns the item when no other worker is left to take it."""
+        _begin()
         item = s.first
         s.first = None
         self._forget(s)
@@ -378,6 +476,7 @@ cdef class Pool:
             self.queue.appendleft(item)
             item = None
             self._wake_for_queue()
+        _end()
         s.thread._done.set()
         _unlink(s)
         return item
@@ -395,21 +494,29 @@ cdef class Pool:
 
     cdef _staff(self):
         """Queued work gets workers: idle ones woken, new ones started up to
-        max_workers, each taking a queued item as its first."""
-        cdef Py_ssize_t pending = len(self.queue)
+        max_workers, each taking a queued item as its first.  When no worker can be
+        started and none is left, the queued items fail (_start)."""
+        cdef Py_ssize_t pending
         cdef Slot new
+        _begin()
+        pending = len(self.queue)
         while pending > 0 and self.idle:
             self._claim()
             pending -= 1
+        _end()
         while pending > 0 and len(self.workers) < self.cap:
             new = self._make()  # Python code: decided again below
+            _begin()
             if not self.queue or len(self.workers) >= self.cap:
+                _end()
                 _unlink(new)
                 return
             self._enlist(new)
             new.first = self.queue.popleft()
+            _end()
             pending -= 1
-            self._start(new)
+            if not self._start(new, False) and self.workers:
+                return  # its item is back in the queue, for the workers there are
 
     # -- the worker (its own thread) ----------------------------------------------------
 
@@ -426,29 +533,43 @@ cdef class Pool:
         except BaseException:
             _LOGGER.critical("Exception in worker", exc_info=True)
         finally:
+            _begin()
             self._forget(s)
+            _end()
+            if s.gen == self.gen:
+                # Work queued behind a worker that leaves (exit_thread, a resize, an
+                # error) is never stranded.
+                self._staff()
             _reap()
 
     cdef _work(self, Slot s):
-        # The last task's outcome (fut, value, failed) is published only once this
-        # worker is available again, or gone: then submit() right after result() finds
-        # it idle.  fut is None when there is nothing to publish: no task yet, or one
-        # cancelled before it started.
+        # The last task's outcome (fut, value, failed); fut is None when there is
+        # nothing to publish: no task yet, or one cancelled before it started.
         cdef bint failed = False
         fut = value = None
         while True:
+            if fut is not None and not (_unlocked_running(fut) and not fut._gt_callbacks):
+                # Someone can watch it (callbacks, waiters): its callbacks are part of
+                # the task, run while this worker is busy and holds no queued item.
+                _publish(fut, value, failed)
+                self._count(failed)
+                fut = value = None
             # Atomic: account for the last task, then take the next one or go idle.
+            _begin()
+            if fut is not None:
+                # Nobody can watch it (tested above, no Python code since): finished
+                # in this section, so whoever sees it finished finds this worker idle
+                # or working on the next item, never in between.
+                _finish_unlocked(fut, value, failed)
+                self._count(failed)
+                # (fut and value are dropped after the section: freeing the future
+                # could run a weakref callback.)
             if s.waking:
                 s.waking = False
                 self.waking -= 1
             if s.busy:
                 s.busy = False
                 self.busy -= 1
-            if fut is not None:
-                if failed:
-                    self.failed += 1
-                else:
-                    self.completed += 1
             if s.gen != self.gen or s.exit_after or len(self.workers) > self.cap:
                 # Forked away, asked to exit (exit_thread), or surplus after a resize
                 # -- maybe before its first task: that goes back to the queue.
@@ -456,9 +577,7 @@ cdef class Pool:
                     self.queue.appendleft(s.first)
                     s.first = None
                 self._forget(s)
-                _publish(fut, value, failed)
-                if s.gen == self.gen:
-                    self._staff()
+                _end()
                 return
             if s.first is not None:
                 item = s.first
@@ -471,22 +590,22 @@ cdef class Pool:
             else:
                 if self.shutdown or _exiting:
                     self._forget(s)
-                    _publish(fut, value, failed)
+                    _end()
                     return
                 s.idle = True
                 self.idle.append(s)
-                _publish(fut, value, failed)
+                _end()
                 fut = value = None
                 if not self._park(s):
                     return
                 continue
             s.busy = True
             self.busy += 1
-            # End of the atomic part.
-            _publish(fut, value, failed)
+            _end()
+            fut = value = None
             fut, fn, args, kwargs = <tuple>item
-            item = value = None
-            if _start(fut):
+            item = None
+            if _set_running(fut):
                 try:
                     if kwargs:
                         value = fn(*args, **kwargs)
@@ -500,24 +619,37 @@ cdef class Pool:
                 fut = None
             fn = args = kwargs = None
 
+    cdef inline void _count(self, bint failed) noexcept:
+        if failed:
+            self.failed += 1
+        else:
+            self.completed += 1
+
     cdef bint _park(self, Slot s) except -1:
         """Wait on the worker's note until claimed.  False when the worker retired
-        instead (idle for idle_timeout with more than min_workers alive)."""
+        instead (idle for idle_timeout with more than min_workers alive).  A worker
+        that min_workers keeps parks until woken: an idle pool makes no wakeups
+        (resize wakes the kept ones when it lowers min_workers)."""
+        timeout = self.idle_timeout
         while True:
-            if s.park.park(self.idle_timeout):
+            if s.park.park(timeout):
                 return True
-            # Atomic.
+            _begin()
             if not s.idle:
                 # Claimed between the timeout and now: the wakeup is done.
                 s.park.clear()
+                _end()
                 return True
             if len(self.workers) > self.min_workers:
                 self._forget(s)
+                _end()
                 return False
+            _end()
+            timeout = -1
 
     cdef _initializer_failed(self, Slot s):
         fresh = _deque()
-        # Atomic.
+        _begin()
         self.broken = ("A thread initializer failed, the thread pool "
                        "is not usable anymore")
         items = self.queue
@@ -525,6 +657,7 @@ cdef class Pool:
         first = s.first
         s.first = None
         self._wake_all()
+        _end()
         # Then the futures, outside.
         if first is not None:
             items.append(first)
@@ -537,13 +670,15 @@ cdef class Pool:
         """No more submissions; idle workers wake and exit once the queue is empty.
         With cancel_futures, queued items are cancelled.  Returns the workers."""
         fresh = _deque() if cancel_futures else None
-        # Atomic.
+        _begin()
         self.shutdown = True
         items = None
         if cancel_futures:
+            self.cancelling = True
             items = self.queue
             self.queue = fresh
         self._wake_all()
+        _end()
         # Then, outside.
         workers = self.snapshot()
         if items:
@@ -553,19 +688,27 @@ cdef class Pool:
 
     def wake_all(self):
         """Wake every idle worker (at interpreter exit).  Returns the workers."""
+        _begin()
         self._wake_all()
+        _end()
         return self.snapshot()
 
     def resize(self, max_workers, Py_ssize_t min_workers):
         cdef Py_ssize_t surplus
+        cdef Py_ssize_t old_min = self.min_workers
         if self.shutdown:
             raise RuntimeError("cannot resize an executor after shutdown")
         self._set_limits(max_workers, min_workers)
+        _begin()
+        if min_workers < old_min:
+            # Kept workers park without a timeout: they start their idle time again.
+            self._wake_all()
         # Surplus idle workers exit now, the coldest first; busy ones when next idle.
         surplus = len(self.workers) - self.cap
         while surplus > 0 and self.idle:
             self._unpark(self.idle.pop(0))
             surplus -= 1
+        _end()
         self._staff()  # growth: queued work gets the new workers
 
     def counts(self):
@@ -595,3 +738,142 @@ cdef class Pool:
         for t in threads:
             t._done = threading.Event()
             t._done.set()
+
+
+cdef _fail_item(tuple item, err):
+    """End an accepted item that no worker can run with ``err``."""
+    fut = item[0]
+    if _set_running(fut):
+        _publish(fut, err, True)
+
+
+# ---- map ----------------------------------------------------------------------------
+
+cdef class MapBatch:
+    """One ``map()`` call without timeout or buffersize.  Its items are claimed one at a
+    time, in order, from a shared cursor by the batch's runner tasks (one per worker
+    the pool may have), so that while a worker is free no item waits behind another,
+    as if each item were its own task; results are kept in order, with no Future per
+    item.  The consumer (the map iterator) takes them with result(i).
+
+    Items not yet claimed do not run once the batch is stopped (the iterator was
+    closed or raised, as the stdlib cancels the futures left), once the pool cancels
+    its queued work, or once no runner is left (their tasks cancelled, or failed
+    without running): result() then raises what a queued stdlib item would."""
+
+    cdef Pool pool
+    cdef object fn
+    cdef list args                   # each item's arguments; None once claimed
+    cdef list values                 # each item's result or exception once done
+    cdef bytearray state             # per item: 0 not done, 1 returned, 2 raised
+    cdef readonly Py_ssize_t n
+    cdef Py_ssize_t next             # the next item to claim
+    cdef Py_ssize_t runners          # runner tasks queued or running
+    cdef Py_ssize_t waiter           # the item the consumer sleeps for, or -1
+    cdef object wake                 # a Lock, held except to wake the consumer
+    cdef bint stopped
+    cdef object error                # what unclaimed items raise once no runner is left
+
+    def __init__(self, Pool pool, fn, list args):
+        self.pool = pool
+        self.fn = fn
+        self.args = args
+        self.n = len(args)
+        self.values = [None] * self.n
+        self.state = bytearray(self.n)
+        self.waiter = -1
+        self.wake = _Lock()
+        self.wake.acquire()
+
+    def start(self, submit):
+        """Submit the runners through ``submit`` (the executor's: the stdlib's errors
+        for a shut-down pool come from there)."""
+        cdef Py_ssize_t i
+        for i in range(min(self.n, self.pool.cap)):
+            self.runners += 1
+            try:
+                f = submit(self.run)
+            except BaseException:
+                self.runners -= 1
+                if i == 0:
+                    raise
+                return  # the runners already queued take every item
+            f.add_done_callback(self._runner_done)
+
+    def run(self):
+        """A runner task: claim and run items until there are none left."""
+        cdef Pool pool = self.pool
+        cdef Py_ssize_t i
+        cdef Slot s = getattr(_current_thread(), "_slot", None)
+        fn = self.fn
+        while True:
+            # Atomic: claim the next item.
+            if pool.cancelling or pool.broken:
+                self.stopped = True
+            if self.stopped or self.next >= self.n:
+                break
+            i = self.next
+            self.next = i + 1
+            args = <tuple>self.args[i]
+            self.args[i] = None
+            try:
+                value = fn(*args)
+                self.state[i] = 1
+            except BaseException as exc:
+                value = exc
+                self.state[i] = 2
+            args = None
+            self.values[i] = value
+            value = None
+            if self.waiter == i:
+                self._wake_consumer()
+            if s is not None and s.exit_after and self.next < self.n and not self.stopped:
+                # exit_thread(): this worker leaves after the item; a new runner,
+                # queued ahead of later work, takes the rest.
+                self.runners += 1
+                f = pool.future_type()
+                f.add_done_callback(self._runner_done)
+                pool.requeue(pool.item(f, self.run, (), None))
+                break
+
+    def _runner_done(self, f):
+        self.runners -= 1
+        if f.cancelled():
+            self.error = _CancelledError()
+        elif f.exception() is not None:
+            self.error = f.exception()  # failed without running: broken, no thread
+        if self.runners == 0 and self.waiter >= 0:
+            self._wake_consumer()
+
+    cdef void _wake_consumer(self):
+        self.waiter = -1
+        self.wake.release()
+
+    def stop(self):
+        """Unclaimed items will not run (the consumer is gone or raised)."""
+        self.stopped = True
+
+    def result(self, Py_ssize_t i):
+        """Item i's result, or its exception raised; waits for it."""
+        cdef unsigned char st
+        while self.state[i] == 0:
+            if i >= self.next and (self.stopped or self.runners == 0):
+                # Never claimed, and never will be.
+                if self.error is None:
+                    if self.pool.broken:
+                        self.error = BrokenThreadPool(self.pool.broken)
+                    else:
+                        self.error = _CancelledError()
+                raise self.error
+            self.waiter = i
+            self.wake.acquire()  # released by the runner that finishes item i
+        self.waiter = -1
+        st = self.state[i]
+        value = self.values[i]
+        self.values[i] = None  # the caller may rely on dropping it
+        if st == 2:
+            try:
+                raise value
+            finally:
+                value = None
+        return value

@@ -151,6 +151,9 @@ class _Future(Future):
     exception.__doc__ = Future.exception.__doc__
 
 
+# What repr() shows, as for the stdlib's futures.
+_Future.__name__ = _Future.__qualname__ = "Future"
+
 _CANCELLED = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
 _DONE = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
 _UNFINISHED = (_base.PENDING, _base.RUNNING)
@@ -263,16 +266,20 @@ def exit_thread() -> None:
     w._slot.exit_after = True
 
 
-def _run_chunk(fn: Callable[..., Any], chunk: List[tuple]) -> List[tuple]:
-    """A map chunk's task: every item runs; each outcome is (value, raised)."""
-    out = []
-    for args in chunk:
-        try:
-            out.append((fn(*args), False))
-        except BaseException as exc:
-            out.append((exc, True))
-            del exc
-    return out
+def _join_workers(pool: _pool.Pool, workers: List[threading.Thread],
+                  deadline: Optional[float] = None) -> bool:
+    """Join ``workers``, then every worker the pool started meanwhile (a worker that
+    leaves through exit_thread() starts a replacement for the work still queued), until
+    none is left or ``deadline`` (time.monotonic()) passes.  True when all have exited."""
+    joined: Set[threading.Thread] = set()
+    while workers:
+        for w in workers:
+            w.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            joined.add(w)
+        workers = [w for w in pool.snapshot() if w not in joined]
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+    return not workers and not any(w.is_alive() or not w._done.is_set() for w in joined)
 
 
 def _python_exit() -> None:
@@ -281,16 +288,16 @@ def _python_exit() -> None:
     with _global_lock:
         _pool.interpreter_exit()  # after which submit fails
         pools = list(_pools)
-    workers = []
+    joining = []
     for pool in pools:
         if pool.join_at_exit:
-            workers.extend(pool.wake_all())
+            joining.append((pool, pool.wake_all()))
         else:
             # Queued work is cancelled; running tasks are not waited for: their threads
             # end when they next need the GIL during finalization.
             pool.begin_shutdown(cancel_futures=True)
-    for w in workers:
-        w.join()
+    for pool, workers in joining:
+        _join_workers(pool, workers)
 
 
 threading._register_atexit(_python_exit)  # type: ignore[attr-defined]
@@ -371,6 +378,9 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         # The stdlib's checks, in its order and with its messages.
         if max_workers is None:
             max_workers = _default_max_workers()
+        if max_workers != max_workers:
+            # The stdlib accepts NaN and then never runs a task.
+            raise ValueError("max_workers must be a number, not NaN")
         if max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
         if initializer is not None and not callable(initializer):
@@ -429,7 +439,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
             if buffersize < 1:
                 raise ValueError("buffersize must be None or > 0")
         if timeout is None and buffersize is None:
-            return self._map_chunked(fn, zip(*iterables), chunksize)
+            return self._map_batch(fn, zip(*iterables))
         if timeout is not None:
             end_time = timeout + time.monotonic()
         args_iter = zip(*iterables)
@@ -462,38 +472,30 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
 
         return result_iterator()
 
-    def _map_chunked(self, fn: Callable[..., Any], args_iter: Iterator[tuple],
-                     chunksize: int) -> Iterator[Any]:
-        """map without a timeout or buffersize: the caller cannot tell when an item ran,
-        only its result, its order and that every item runs.  So items travel in
-        chunks, one future per chunk instead of one per item.  Every item still runs
-        (an exception is raised at its position, as in the stdlib); closing the iterator
-        cancels the chunks not yet started."""
-        items = list(args_iter)
-        if isinstance(chunksize, int) and chunksize > 1:
-            size = chunksize
-        else:
-            # Enough chunks for every worker to get many (so that uneven or
-            # GIL-releasing items still balance), few enough to amortize.
-            size = max(1, min(256, len(items) // (32 * self._pool.cap)))
-        fs = collections.deque(
-            self.submit(_run_chunk, fn, items[i:i + size]) for i in range(0, len(items), size))
+    def _map_batch(self, fn: Callable[..., Any], args_iter: Iterator[tuple]) -> Iterator[Any]:
+        """map without a timeout or buffersize: one _pool.MapBatch, whose items are
+        claimed one at a time by whichever of its runners is free (one runner per
+        worker), so no item waits behind another while a worker is free, and no item
+        gets a Future.  As in the stdlib, every item is taken from the input now (the
+        ones before an input error still run), an exception is raised at its item's
+        position, and closing the iterator keeps the items not yet started from running;
+        ``chunksize`` means nothing for threads."""
+        items: List[tuple] = []
+        try:
+            for args in args_iter:
+                items.append(args)
+        finally:
+            batch = _pool.MapBatch(self._pool, fn, items)
+            if items:
+                batch.start(self.submit)
         del items
 
         def result_iterator() -> Iterator[Any]:
             try:
-                while fs:
-                    outcomes = _result_or_cancel(fs.popleft())
-                    outcomes.reverse()
-                    while outcomes:
-                        # No local may hold a result while suspended at the yield: the
-                        # caller may rely on dropping it (CPython's test_free_reference).
-                        if outcomes[-1][1]:
-                            raise outcomes.pop()[0]
-                        yield outcomes.pop()[0]
+                for i in range(batch.n):
+                    yield batch.result(i)
             finally:
-                for future in fs:
-                    future.cancel()
+                batch.stop()
 
         return result_iterator()
 
@@ -518,16 +520,9 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         workers = self._pool.begin_shutdown(cancel_futures)
         if not wait:
             return False
-        joined: Set[threading.Thread] = set()
-        while workers:
-            for w in workers:
-                w.join(None if timeout is None else max(0.0, deadline - time.monotonic()))
-                joined.add(w)
-            # A worker that left through exit_thread() starts a replacement when work
-            # is still queued: that one is waited for too.
-            workers = [w for w in self._pool.snapshot() if w not in joined]
+        done = _join_workers(self._pool, workers, None if timeout is None else deadline)
         _runtime.reap()
-        return not any(w.is_alive() or not w._done.is_set() for w in joined)
+        return done
 
     def resize(self, max_workers: Optional[int] = None,
                min_workers: Optional[int] = None) -> None:
@@ -604,8 +599,13 @@ def _check_bool(value: Any, name: str) -> bool:
 
 def _check_stack_size(stack_size: Any) -> Optional[int]:
     if stack_size is None:
+        # threading.stack_size() as the stdlib's threads get it, within what an M's
+        # stack can be (a larger one gets the largest: the user asked for no size).
         size = threading.stack_size()
-        return max(size, MIN_WORKER_STACK) if size else None
+        if not size:
+            return None
+        lo, hi = _runtime.stack_size_limits()
+        return min(max(size, lo, MIN_WORKER_STACK), hi)
     if isinstance(stack_size, bool) or not isinstance(stack_size, int):
         raise TypeError(f"stack_size must be an int or None, not {type(stack_size).__name__}")
     lo, hi = _runtime.stack_size_limits()

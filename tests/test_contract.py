@@ -1,0 +1,261 @@
+"""The drop-in contract: programs on which gothreads once differed from the stdlib
+(deadlocked, lost an accepted task, made map items wait for each other, burned CPU while
+idle, raised another error).  Each runs, in a child with a timeout, against
+concurrent.futures.ThreadPoolExecutor and gothreads.ThreadPoolExecutor alike: the stdlib
+is the oracle, so a test that its run fails is a wrong test.  tests/differential.py
+generates such programs at random."""
+import textwrap
+
+import pytest
+
+IMPLS = ["stdlib", "gothreads"]
+
+# Preloaded in each child: EX is the executor class under test, exit_thread a no-op
+# stand-in on the stdlib side (its workers never exit).
+PRELUDE = '''
+import concurrent.futures as cf, sys, threading, time
+import gothreads
+IMPL = sys.argv[1] if len(sys.argv) > 1 else "{impl}"
+if IMPL == "stdlib":
+    EX = cf.ThreadPoolExecutor
+    def exit_thread():
+        pass
+else:
+    EX = gothreads.ThreadPoolExecutor
+    exit_thread = gothreads.exit_thread
+def filled(lst, timeout=10):
+    """lst, once something is in it (a callback's result), or still empty."""
+    deadline = time.monotonic() + timeout
+    while not lst and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return lst
+'''
+
+
+def run(child, impl, code, setup="", timeout=60):
+    """Run `code` (indented as a test writes it) after PRELUDE and `setup`."""
+    src = PRELUDE.format(impl=impl) + setup + textwrap.dedent(code)
+    return child(src, timeout=timeout).stdout
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_callback_that_submits_and_waits(child, impl):
+    # Defect 1: the worker that runs a task's callbacks counts as busy, so a callback's
+    # own submission goes to the other worker (it hung on gothreads, its task assigned
+    # to the worker running the callback).
+    out = run(child, impl, '''
+        ex = EX(max_workers=2)
+        go = threading.Event()
+        got = []
+        def cb(f):
+            got.append(ex.submit(lambda: 42).result(timeout=5))
+        f = ex.submit(go.wait)
+        f.add_done_callback(cb)
+        go.set()
+        print(filled(got))
+        ex.shutdown()
+    ''')
+    assert out.strip() == "[42]"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_callback_does_not_hold_the_next_task(child, impl):
+    # Defect 1, second half: the worker running A's callback must not hold the queued
+    # task B that the callback waits for while the other worker is free.
+    out = run(child, impl, '''
+        ex = EX(max_workers=2)
+        ev_a, ev_d, ev_b = threading.Event(), threading.Event(), threading.Event()
+        seen = []
+        def cb(f):
+            seen.append(ev_b.wait(3))
+        fa = ex.submit(ev_a.wait)
+        fa.add_done_callback(cb)
+        fd = ex.submit(ev_d.wait)
+        fb = ex.submit(ev_b.set)      # queued: both workers are busy
+        ev_a.set()
+        time.sleep(0.05)
+        ev_d.set()                    # the second worker is free now: B runs there
+        fb.result(timeout=10)
+        print(filled(seen))
+        ex.shutdown()
+    ''')
+    assert out.strip() == "[True]"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_map_items_do_not_wait_for_each_other(child, impl):
+    # Defect 4: item 2k waits for an event that item 2k+1 sets.  The stdlib runs them
+    # on two workers at once; gothreads used to pack them into one chunk on one worker
+    # (every even item timed out).  The first timeout ends the test quickly.
+    out = run(child, impl, '''
+        n = 512
+        evs = [threading.Event() for _ in range(n // 2)]
+        timed_out = threading.Event()
+        def item(i):
+            if i % 2:
+                evs[i // 2].set()
+                return True
+            if timed_out.is_set():
+                return False
+            ok = evs[i // 2].wait(2)
+            if not ok:
+                timed_out.set()
+            return ok
+        with EX(max_workers=2) as ex:
+            res = list(ex.map(item, range(n)))
+        print(res.count(False))
+    ''')
+    assert out.strip() == "0"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_interpreter_exit_finishes_work_behind_exit_thread(child, impl):
+    # Defect 3: each task makes its worker exit; the replacement workers that run the
+    # queued tasks must be waited for at interpreter exit, as shutdown() waits.
+    out = run(child, impl, '''
+        ex = EX(max_workers=1)
+        def task(i):
+            exit_thread()
+            time.sleep(0.002)
+            print(i, flush=True)
+        for i in range(30):
+            ex.submit(task, i)
+    ''')
+    assert out.split() == [str(i) for i in range(30)]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_idle_executor_uses_no_cpu(child, impl):
+    # Defect 6: a kept worker with idle_timeout=0 re-parked with a zero timeout in a loop.
+    extra = "" if impl == "stdlib" else ", min_workers=1, idle_timeout=0"
+    out = run(child, impl, f'''
+        ex = EX(max_workers=2{extra})
+        for _ in range(3):
+            ex.submit(time.sleep, 0.01).result()
+        time.sleep(0.2)
+        t0 = time.process_time()
+        time.sleep(1.0)
+        print(time.process_time() - t0)
+        ex.shutdown()
+    ''')
+    assert float(out) < 0.05
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_slow_name_prefix_never_exceeds_max_workers(child, impl):
+    # Defect 5: formatting the worker's name ran user code (a prefix's __str__) inside
+    # the pool's atomic section; other submitters came in and started a third worker.
+    out = run(child, impl, '''
+        class Slow:
+            def __str__(self):
+                time.sleep(0.005)
+                return "slow"
+        ex = EX(max_workers=2, thread_name_prefix=Slow())
+        go = threading.Event()
+        futs, lock = [], threading.Lock()
+        def submitter():
+            for _ in range(4):
+                f = ex.submit(go.wait, 10)
+                with lock:
+                    futs.append(f)
+        ts = [threading.Thread(target=submitter) for _ in range(6)]
+        for t in ts: t.start()
+        def live():
+            return sum(t.name.startswith("slow_") for t in threading.enumerate())
+        peak = 0
+        while any(t.is_alive() for t in ts):
+            peak = max(peak, live())
+            time.sleep(0.001)
+        for t in ts: t.join()
+        time.sleep(0.1)  # workers started last are running now
+        peak = max(peak, live())
+        go.set()
+        ex.shutdown(wait=True)
+        print(peak, sum(not f.done() for f in futs), len(futs))
+    ''')
+    peak, pending, total = map(int, out.split())
+    assert (peak, pending, total) == (2, 0, 24)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_inputs_the_stdlib_accepts(child, impl):
+    # Defect 9: max_workers=inf, a huge threading.stack_size(), and the Future's repr.
+    out = run(child, impl, '''
+        ex = EX(max_workers=float("inf"))
+        print(ex.submit(lambda: 1).result(timeout=10))
+        ex.shutdown()
+        threading.stack_size(2 << 30)
+        ex = EX(max_workers=2)
+        f = ex.submit(lambda: 2)
+        print(f.result(timeout=10), repr(f).split()[0])
+        ex.shutdown()
+    ''')
+    assert out.split() == ["1", "2", "<Future"]
+
+
+# Start failures: a stack that cannot be mapped (RLIMIT_AS just above what is mapped).
+START_FAILS = '''
+import resource
+SOFT, HARD = resource.getrlimit(resource.RLIMIT_AS)
+def starts_fail():
+    resource.setrlimit(resource.RLIMIT_AS, (proc_status("VmSize") * 1024 + (6 << 20), HARD))
+def starts_work():
+    resource.setrlimit(resource.RLIMIT_AS, (SOFT, HARD))
+'''
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_failed_start_fails_queued_tasks_not_strands_them(child, impl):
+    # Defect 2: task A makes its worker exit with B and C queued; the replacement
+    # cannot start.  B and C must end (the stdlib's RuntimeError, or run), never stay
+    # pending, and the executor works again once threads can start.
+    out = run(child, impl, setup=START_FAILS, code='''
+        ex = EX(max_workers=1, thread_name_prefix="w")
+        go = threading.Event()
+        def a():
+            exit_thread()
+            go.wait()
+            return "a"
+        fa = ex.submit(a)
+        fb = ex.submit(lambda: "b")
+        fc = ex.submit(lambda: "c")
+        starts_fail()
+        go.set()
+        out = [fa.result(timeout=10)]
+        for f in (fb, fc):
+            try:
+                out.append(f.result(timeout=10))
+            except RuntimeError as e:
+                out.append(str(e))
+            except BaseException as e:
+                out.append(type(e).__name__)
+        starts_work()
+        out.append(ex.submit(lambda: "d").result(timeout=10))
+        ex.shutdown(wait=True)
+        print(out)
+    ''')
+    got = eval(out)
+    assert got[0] == "a" and got[3] == "d"
+    for r, name in zip(got[1:3], "bc"):
+        assert r in (name, "can't start new thread")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_failed_start_in_submit_raises_runtime_error(child, impl):
+    # Defect 9: a stack that cannot be mapped is the stdlib's "can't start new thread",
+    # not MemoryError; nothing is left behind, and submit works once threads can start.
+    out = run(child, impl, setup=START_FAILS, code='''
+        ex = EX(max_workers=1)
+        starts_fail()
+        try:
+            ex.submit(lambda: 1)
+            print("submitted")
+        except RuntimeError as e:
+            print("RuntimeError:", e)
+        starts_work()
+        print(ex.submit(lambda: 2).result(timeout=10))
+        print(ex.shutdown(wait=True) is not False)
+    ''')
+    lines = out.strip().splitlines()
+    assert lines[0] == "RuntimeError: can't start new thread"
+    assert lines[1:] == ["2", "True"]
