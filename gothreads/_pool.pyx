@@ -548,18 +548,19 @@ cdef class Pool:
         cdef bint failed = False
         fut = value = None
         while True:
+            # Atomic: account for the last task, then take the next one or go idle.
+            _begin()
             if fut is not None and not (_unlocked_running(fut) and not fut._gt_callbacks):
                 # Someone can watch it (callbacks, waiters): its callbacks are part of
                 # the task, run while this worker is busy and holds no queued item.
+                _end()
                 _publish(fut, value, failed)
                 self._count(failed)
                 fut = value = None
-            # Atomic: account for the last task, then take the next one or go idle.
-            _begin()
+                _begin()
             if fut is not None:
-                # Nobody can watch it (tested above, no Python code since): finished
-                # in this section, so whoever sees it finished finds this worker idle
-                # or working on the next item, never in between.
+                # Nobody can watch it: finished in this section, so whoever sees it
+                # finished finds this worker idle or working on the next item.
                 _finish_unlocked(fut, value, failed)
                 self._count(failed)
                 # (fut and value are dropped after the section: freeing the future

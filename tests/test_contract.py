@@ -259,3 +259,86 @@ def test_failed_start_in_submit_raises_runtime_error(child, impl):
     lines = out.strip().splitlines()
     assert lines[0] == "RuntimeError: can't start new thread"
     assert lines[1:] == ["2", "True"]
+
+
+ATOMIC_PROBE = '''
+import gc
+from gothreads import _pool
+violations = []
+def probe(frame, event, arg):
+    if event == "call" and _pool.in_atomic():
+        violations.append(frame.f_code.co_name)
+def gc_probe(phase, info):
+    if phase == "start" and _pool.in_atomic():
+        violations.append("gc")
+def watch():
+    _pool.check_atomic(True)
+    gc.callbacks.append(gc_probe)
+    gc.set_threshold(1, 1, 1)  # a collection at nearly every allocation
+    threading.setprofile(probe)
+    sys.setprofile(probe)
+'''
+
+
+def test_atomic_sections_run_no_python_code(child):
+    # The pool's rule, checked: while any atomic section is open, no Python frame
+    # starts (on any thread: one would mean the GIL was released) and no collection
+    # runs.  The workload touches every section: submit, map, callbacks, exit_thread,
+    # resize, idle retirement, shutdown with cancel.
+    out = run(child, "gothreads", setup=ATOMIC_PROBE, code='''
+        class Prefix:
+            def __str__(self):
+                return "p"
+        watch()
+        ex = EX(max_workers=3, thread_name_prefix=Prefix(), idle_timeout=0.01)
+        def task(i):
+            if i % 7 == 0:
+                exit_thread()
+            return i
+        fs = [ex.submit(task, i) for i in range(200)]
+        for f in fs[::3]:
+            f.add_done_callback(lambda f: ex.submit(task, 1))
+        assert list(ex.map(task, range(300))) == list(range(300))
+        assert [f.result() for f in fs] == list(range(200))
+        ex.resize(max_workers=1)
+        ex.resize(max_workers=4)
+        assert sum(ex.map(task, range(100))) == sum(range(100))
+        time.sleep(0.2)  # idle workers retire
+        ev = threading.Event()
+        fs = [ex.submit(ev.wait) for _ in range(20)]
+        ex.shutdown(wait=False, cancel_futures=True)
+        ev.set()
+        ex.shutdown(wait=True)
+        sys.setprofile(None)
+        threading.setprofile(None)
+        print(sorted(set(violations)))
+    ''')
+    assert out.strip() == "[]"
+
+
+def test_atomic_probe_sees_python_code_in_a_section(child):
+    # Negative control: a future type whose attribute read runs Python code, which
+    # the worker's completion section reads, must be caught by the probe.
+    out = run(child, "gothreads", setup=ATOMIC_PROBE, code='''
+        from gothreads.executor import _Future
+        class Sneaky(_Future):
+            __slots__ = ()
+            @property
+            def _gt_callbacks(self):
+                return None
+            @_gt_callbacks.setter
+            def _gt_callbacks(self, value):
+                pass
+        watch()
+        ex = EX(max_workers=1)
+        ex._pool = _pool.Pool(1, 0, 1.0, None, "x", None, (), False, True, Sneaky,
+                              gothreads.executor._Worker)
+        f = ex.submit(lambda: 1)
+        while not f.done():  # no result(): a waiter would take the locked path
+            time.sleep(0.001)
+        ex.shutdown()
+        sys.setprofile(None)
+        threading.setprofile(None)
+        print(sorted(set(violations)))
+    ''')
+    assert "_gt_callbacks" in out
