@@ -294,11 +294,14 @@ int gt_newm_direct(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atom
     pthread_mutex_lock(&sched.lock);
     int rc = allocm(kind, fn, arg, (size_t)size, &mp);
     if (rc == 0) {
-        mp->reaped = reaped;
         allm_link(mp);
         mp->state = M_RUNNING;
         rc = kind == GT_M_RAW ? gt_os_newosproc_raw(mp) : gt_os_newosproc(mp, mstart);
         if (rc == 0) {
+            /* Counted created and given its churn counter only once its thread runs, so
+             * an M whose create failed is neither created nor reaped for anyone.  Still
+             * under sched.lock: the reaper cannot free it before it has its counter. */
+            mp->reaped = reaped;
             atomic_fetch_add_explicit(&sched.nmcreated, 1, memory_order_relaxed);
         } else {
             mfree(mp); /* the thread never started: the stack is ours again */
@@ -370,6 +373,9 @@ static void churn_wait(gt_churn_ctx *c, long target)
 
 static double now_seconds(void) { return (double)gt_mono_ns() * 1e-9; }
 
+/* How long churn retries thread creation that keeps failing with EAGAIN. */
+#define CHURN_EAGAIN_S 1.0
+
 int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
              size_t stack_size, double *seconds)
 {
@@ -382,11 +388,17 @@ int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
     double t0 = now_seconds();
     long created = 0;
     int rc = 0;
+    double eagain_until = 0; /* 0: the last creation succeeded */
     while (created < count) {
         churn_wait(&c, created - concurrency + 1);
         rc = newm(kind, body, &c, stack_size, &c.reaped);
         if (rc == -EAGAIN) {
-            /* Out of threads for the moment: let the exiting ones finish. */
+            /* Out of threads for the moment: let the exiting ones finish.  For a
+             * while only: a limit that stays (RLIMIT_NPROC) is reported. */
+            if (eagain_until == 0)
+                eagain_until = now_seconds() + CHURN_EAGAIN_S;
+            if (now_seconds() > eagain_until)
+                break;
             gt_os_yield();
             gt_reap();
             rc = 0;
@@ -394,6 +406,7 @@ int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
         }
         if (rc)
             break;
+        eagain_until = 0;
         created++;
     }
     churn_wait(&c, created);

@@ -39,6 +39,57 @@ def test_churn_balances_counters(child, kind):
     assert p.stdout.strip() == "ok"
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_churn_after_create_failure(child, kind):
+    # RLIMIT_NPROC makes thread creation fail with EAGAIN (root ignores it, so the
+    # child drops to nobody).  A failed create must count as neither created nor
+    # reaped: churn once waited 30 s for one reap too many and raised TimeoutError.
+    p = child(f"""
+        import resource, threading, time
+        from gothreads import runtime
+        kind = {kind!r}
+        runtime.churn(50, kind=kind, concurrency=2)   # warm: the stacks are cached
+        if os.geteuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+        def limit(n):
+            resource.setrlimit(resource.RLIMIT_NPROC, (n, hard))
+        go = threading.Event()
+        def lift():
+            go.wait()
+            time.sleep(0.3)
+            limit(hard)
+        lifter = threading.Thread(target=lift)
+        lifter.start()
+        before = runtime.stats()
+        # A limit lifted while churn retries: it succeeds, the counts add up.
+        limit(1)
+        go.set()
+        runtime.churn(200, kind=kind, concurrency=2)
+        lifter.join()
+        # A limit that stays: the error is reported, promptly.
+        limit(1)
+        t0 = time.monotonic()
+        try:
+            runtime.churn(10, kind=kind)
+        except RuntimeError as e:
+            assert "can't start new thread" in str(e), e
+        else:
+            raise AssertionError("no error with RLIMIT_NPROC=1")
+        assert time.monotonic() - t0 < 10
+        limit(hard)
+        runtime.churn(100, kind=kind, concurrency=2)
+        runtime.reap()
+        after = runtime.stats()
+        assert after["ms_created"] - before["ms_created"] == 300, (before, after)
+        assert after["ms_reaped"] - before["ms_reaped"] == 300, (before, after)
+        assert after["ms_live"] == 0 and after["freem_len"] == 0, after
+        print("ok")
+    """, timeout=120)
+    assert p.stdout.strip() == "ok"
+
+
 @pytest.mark.parametrize(
     "kwargs, exc",
     [
