@@ -196,23 +196,25 @@ static void fork_parent(void) { pthread_mutex_unlock(&sched.lock); }
 static void fork_child(void)
 {
     pthread_mutex_init(&sched.lock, NULL);
-    uint64_t dead = 0, exited = 0;
     gt_m *list = atomic_exchange_explicit(&sched.freem, NULL, memory_order_relaxed);
     while (list) {
         gt_m *mp = list;
         list = mp->freelink;
         mfree(mp);
-        exited++;
     }
     for (gt_m *mp = sched.allm, *next; mp; mp = next) {
         next = mp->allnext;
-        if (mp != gt_curm) {
+        if (mp != gt_curm)
             mfree(mp);
-            dead++;
-        }
     }
-    atomic_fetch_add_explicit(&sched.nmexited, dead, memory_order_relaxed);
-    atomic_fetch_add_explicit(&sched.nmreaped, dead + exited, memory_order_relaxed);
+    /* The counts are set, not added up from the lists: a raw M counts itself exited
+     * before it pushes itself on freem, lock-free, so one the fork caught in between
+     * is on allm yet already counted.  Exact instead: every M but ours has exited,
+     * and every exited M is freed. */
+    uint64_t exited = atomic_load_explicit(&sched.nmcreated, memory_order_relaxed) -
+                      (gt_curm != NULL);
+    atomic_store_explicit(&sched.nmexited, exited, memory_order_relaxed);
+    atomic_store_explicit(&sched.nmreaped, exited, memory_order_relaxed);
     gt_template_forkchild();
 }
 

@@ -253,6 +253,67 @@ def test_fork_child_holds_no_m(child):
     """)
 
 
+def test_fork_child_counts_exact_while_raw_ms_exit(child):
+    # A raw M counts itself exited before it pushes itself on freem, lock-free; a fork
+    # between the two once counted it twice in the child (ms_live 2**64 - 1, 3 children
+    # of 3000), whose template thread then never exited.
+    p = child("""
+        import threading, time, warnings
+        from gothreads import runtime
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        stop = False
+        def churner():
+            while not stop:
+                runtime.churn(2000, kind="raw", concurrency=64)
+        t = threading.Thread(target=churner)
+        t.start()
+        time.sleep(0.05)
+
+        def sane(st):
+            return (st["ms_live"] == 0 and st["freem_len"] == 0
+                    and st["ms_created"] == st["ms_exited"] == st["ms_reaped"])
+
+        def in_child(i):
+            st = runtime.stats()
+            if not sane(st):
+                return f"at fork: {st}"
+            if i % 20:
+                return None
+            # new Ms work in the child (and start a template thread: ~10 ms)
+            runtime.churn(2, kind="raw")
+            runtime.reap()
+            st = runtime.stats()
+            if not sane(st):
+                return f"after churn: {st}"
+            if i % 1000 == 0:
+                # the template thread (started by that churn) leaves 0.5 s after the last M
+                deadline = time.monotonic() + 3
+                while os_threads() > 1:
+                    if time.monotonic() > deadline:
+                        return f"template still there: {st}"
+                    time.sleep(0.01)
+            return None
+
+        bad = []
+        t0 = time.monotonic()
+        for i in range(3000):
+            pid = os.fork()
+            if pid == 0:
+                err = in_child(i)
+                if err:
+                    os.write(1, (err + "\\n").encode())
+                os._exit(1 if err else 0)
+            _, status = os.waitpid(pid, 0)
+            if status != 0:
+                bad.append(i)
+        stop = True
+        t.join()
+        print("children", 3000, "bad", bad, "in %.1f s" % (time.monotonic() - t0))
+        assert not bad
+    """, timeout=120)
+    print(p.stdout)
+
+
 STRESS = """
     import gc, time
     from gothreads import runtime
