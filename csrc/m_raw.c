@@ -9,6 +9,9 @@
  *     this file with GT_RAW_CFLAGS and never with -fsanitize;
  *   - every signal is blocked for the thread's whole life (gt_os_newosproc_raw), so
  *     no handler can ever push a frame on this stack.
+ *   - no call through the PLT, whose first call runs ld.so's resolver: every runtime
+ *     symbol is hidden (setup.py), so calls between our files are direct
+ *     (tests/test_build.py checks the built extension).
  * Atomics compile to plain instructions (x86 lock-prefixed ops; arm64 built with
  * -mno-outline-atomics so no libgcc helper is called).
  */

@@ -1,7 +1,8 @@
 /*
  * sys_linux_amd64.S -- gt_clone_raw and gt_exit_thread for Linux x86-64.
- * The contract of both is stated once, in runtime.h.  Compare Go's
- * runtime/sys_linux_amd64.s (clone, exitThread).
+ * The contract of both is stated once, in runtime.h.  Both are .hidden, like every
+ * runtime symbol (setup.py): a raw M calls gt_exit_thread directly, never through
+ * the PLT.  Compare Go's runtime/sys_linux_amd64.s (clone, exitThread).
  */
 #define SYS_clone 56
 #define SYS_exit  60
@@ -14,6 +15,7 @@
  * stack_top and the child reads them back, so no register has to survive SYSCALL
  * (which clobbers %rcx and %r11). */
 	.globl gt_clone_raw
+	.hidden gt_clone_raw
 	.type gt_clone_raw, @function
 gt_clone_raw:
 	.cfi_startproc
@@ -43,6 +45,7 @@ gt_clone_raw:
  * The store is the last access to the stack (x86 stores are releases); the syscall
  * pushes nothing.  SYS_exit ends this thread only, never exit_group. */
 	.globl gt_exit_thread
+	.hidden gt_exit_thread
 	.type gt_exit_thread, @function
 gt_exit_thread:
 	.cfi_startproc

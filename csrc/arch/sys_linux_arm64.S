@@ -1,7 +1,8 @@
 /*
  * sys_linux_arm64.S -- gt_clone_raw and gt_exit_thread for Linux arm64.
- * The contract of both is stated once, in runtime.h.  Compare Go's
- * runtime/sys_linux_arm64.s (clone, exitThread).
+ * The contract of both is stated once, in runtime.h.  Both are .hidden, like every
+ * runtime symbol (setup.py): a raw M calls gt_exit_thread directly, never through
+ * the PLT.  Compare Go's runtime/sys_linux_arm64.s (clone, exitThread).
  */
 #define SYS_clone 220
 #define SYS_exit  93
@@ -13,6 +14,7 @@
  * arm64 clone takes (flags, stack, parent_tid, tls, child_tid).  mp and fn travel on
  * the child's new stack, written by the parent just below stack_top. */
 	.globl gt_clone_raw
+	.hidden gt_clone_raw
 	.type gt_clone_raw, %function
 	.p2align 2
 gt_clone_raw:
@@ -40,6 +42,7 @@ gt_clone_raw:
  * STLR orders every earlier access, stack included, before the store; nothing after
  * it touches memory.  SYS_exit ends this thread only. */
 	.globl gt_exit_thread
+	.hidden gt_exit_thread
 	.type gt_exit_thread, %function
 	.p2align 2
 gt_exit_thread:
