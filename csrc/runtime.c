@@ -215,7 +215,7 @@ static void fork_child(void)
                       (gt_curm != NULL);
     atomic_store_explicit(&sched.nmexited, exited, memory_order_relaxed);
     atomic_store_explicit(&sched.nmreaped, exited, memory_order_relaxed);
-    gt_template_forkchild();
+    gt_template_forkchild(gt_curm != NULL);
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -317,16 +317,20 @@ int gt_newm_direct(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atom
  * (affinity, namespaces, scheduling) cannot spread; it asks the template thread. */
 static int newm(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atomic long *reaped)
 {
-    if (gt_curm != NULL) {
-        int rc = gt_template_newm(kind, fn, arg, stack_size, reaped);
-        if (rc != -ESRCH)
-            return rc;
-        /* No template (a fork from inside an M): the caller is the only thread left. */
-    } else {
-        int rc = gt_template_ensure();
+    if (gt_curm == NULL) {
+        /* The new M may ask the template for Ms at once: pinned, it cannot leave
+         * before the M counts in ms_live. */
+        int rc = gt_template_pin();
         if (rc)
             return rc;
+        rc = gt_newm_direct(kind, fn, arg, stack_size, reaped);
+        gt_template_unpin();
+        return rc;
     }
+    int rc = gt_template_newm(kind, fn, arg, stack_size, reaped);
+    if (rc != -ESRCH)
+        return rc;
+    /* No template (a fork from inside an M): the caller is the only thread left. */
     return gt_newm_direct(kind, fn, arg, stack_size, reaped);
 }
 

@@ -100,10 +100,13 @@ static inline uint64_t gt_ms_live(void)
 /* ---- M creation (runtime.c) and the template thread (template.c) ------------------- */
 /* Create an M from the calling thread, which must be clean (not an M). */
 int gt_newm_direct(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atomic long *reaped);
-int gt_template_ensure(void);
+/* A non-M thread that creates an M pins the template (starting it if need be) until
+ * the M is counted in ms_live, so that it cannot leave meanwhile (template.c). */
+int gt_template_pin(void);
+void gt_template_unpin(void);
 /* Ask the template thread to create the M; -ESRCH if it is not running. */
 int gt_template_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t size, _Atomic long *reaped);
-void gt_template_forkchild(void);
+void gt_template_forkchild(int from_m);
 
 /* ---- the freem list (runtime.c) ---------------------------------------------------- */
 /* Push [head..tail] (already linked through freelink) onto freem.  Lock-free, no libc:

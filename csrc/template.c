@@ -44,9 +44,11 @@ static struct {
     pthread_cond_t work;  /* the template waits here for requests */
     pthread_cond_t done;  /* requesters wait here for their rc */
     int running;          /* the template thread exists */
+    int pins;             /* non-M threads between gt_template_pin and _unpin */
+    int orphaned;         /* a fork child forked from inside an M: see gt_template_newm */
     tmpl_req *head, *tail;
-} tmpl = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0,
-           NULL, NULL };
+} tmpl = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
+           0, NULL, NULL };
 
 static void deadline_in(struct timespec *ts, long ms)
 {
@@ -79,7 +81,15 @@ static void *template_main(void *unused)
         struct timespec ts;
         deadline_in(&ts, GT_TEMPLATE_IDLE_MS);
         int rc = pthread_cond_timedwait(&tmpl.work, &tmpl.mu, &ts);
-        if (rc == ETIMEDOUT && !tmpl.head && gt_ms_live() == 0)
+        /* Leave only if no M can ask us for an M again.  Every M is made by us or by
+         * a non-M thread that holds a pin from before its creation until the M is
+         * counted in ms_live (gt_newm_direct counts it, then gt_template_unpin takes
+         * tmpl.mu, which orders that count before this read).  So with no pin and
+         * ms_live 0 no M exists or is being made, and a creation that pins after this
+         * critical section finds running == 0 and starts a new template.  Without the
+         * pin, an M created while we decided here found no template and made its
+         * successor itself, handing down its affinity. */
+        if (rc == ETIMEDOUT && !tmpl.head && tmpl.pins == 0 && gt_ms_live() == 0)
             break;
     }
     tmpl.running = 0;
@@ -118,12 +128,22 @@ static int template_start_locked(void)
     return 0;
 }
 
-int gt_template_ensure(void)
+int gt_template_pin(void)
 {
     pthread_mutex_lock(&tmpl.mu);
     int rc = template_start_locked();
+    if (rc == 0)
+        tmpl.pins++;
     pthread_mutex_unlock(&tmpl.mu);
     return rc;
+}
+
+void gt_template_unpin(void)
+{
+    pthread_mutex_lock(&tmpl.mu);
+    GT_ASSERT(tmpl.pins > 0);
+    tmpl.pins--;
+    pthread_mutex_unlock(&tmpl.mu);
 }
 
 int gt_template_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t size, _Atomic long *reaped)
@@ -131,8 +151,9 @@ int gt_template_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t size, _Atomic l
     tmpl_req r = { kind, fn, arg, size, reaped, 0, 0, NULL };
     pthread_mutex_lock(&tmpl.mu);
     if (!tmpl.running) {
-        /* Only after a fork from inside an M, or if the template could not be started:
-         * there is no clean thread left to ask. */
+        /* Only after a fork from inside an M: there is no clean thread left to ask.
+         * Anywhere else an M alive means the template is (see template_main). */
+        GT_ASSERT(tmpl.orphaned);
         pthread_mutex_unlock(&tmpl.mu);
         return -ESRCH;
     }
@@ -148,12 +169,15 @@ int gt_template_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t size, _Atomic l
     return r.rc;
 }
 
-/* In a fork child the template thread does not exist. */
-void gt_template_forkchild(void)
+/* In a fork child the template thread does not exist, nor do the other threads that
+ * held pins. */
+void gt_template_forkchild(int from_m)
 {
     pthread_mutex_init(&tmpl.mu, NULL);
     pthread_cond_init(&tmpl.work, NULL);
     pthread_cond_init(&tmpl.done, NULL);
     tmpl.running = 0;
+    tmpl.pins = 0;
+    tmpl.orphaned = from_m;
     tmpl.head = tmpl.tail = NULL;
 }

@@ -314,6 +314,68 @@ def test_fork_child_counts_exact_while_raw_ms_exit(child):
     print(p.stdout)
 
 
+def test_m_made_by_an_m_comes_from_the_template(child):
+    # An M's request for an M goes to the template thread, so the new M does not
+    # inherit the asking M's affinity.  The template leaves 0.5 s after its last work
+    # when no M lives; an M created (from a non-M thread) just as it decided once found
+    # no template and made its successor itself.  Each round creates the tainted M
+    # closer to the template's deadline: a round that comes too late sees a new
+    # template, one too early the old one; the rounds home in on the moment between
+    # (on the previous commit, about one round in three there handed the taint down).
+    p = child("""
+        import threading, time
+        import gothreads._runtime as rt
+        cpus = os.sched_getaffinity(0)
+        if len(cpus) < 2:
+            print("skip: one CPU")
+            raise SystemExit(0)
+        taint = {min(cpus)}
+
+        def templates():
+            tids = set()
+            for tid in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{tid}/comm") as f:
+                        if f.read().strip() == "gothreads-tmpl":
+                            tids.add(tid)
+                except OSError:
+                    pass
+            return tids
+
+        def round_(offset):
+            box, ready, done = {}, threading.Event(), threading.Event()
+            def m0():
+                rt.start_python_m(lambda: None)  # served by the template: 0.5 s from now
+                box["t"] = time.monotonic()
+                ready.set()
+            def recorder():
+                box["aff"] = os.sched_getaffinity(0)
+                done.set()
+            def tainted():
+                os.sched_setaffinity(0, taint)
+                rt.start_python_m(recorder)
+            rt.start_python_m(m0)
+            ready.wait()
+            before = templates()
+            target = box["t"] + 0.5 + offset
+            time.sleep(max(0, target - time.monotonic() - 0.002))
+            while time.monotonic() < target:
+                pass
+            rt.start_python_m(tainted)
+            assert done.wait(10)
+            assert box["aff"] == cpus, ("inherited", box["aff"], "offset", offset)
+            return templates() == before
+
+        offset, rounds = 0.0, []
+        for _ in range(20):
+            early = round_(offset)
+            rounds.append((round(offset * 1e6), "early" if early else "late"))
+            offset += 20e-6 if early else -20e-6
+        print(rounds)
+    """, timeout=120)
+    print(p.stdout)
+
+
 STRESS = """
     import gc, time
     from gothreads import runtime

@@ -13,8 +13,10 @@
  * control: stacks are reused before the kernel is done with them, and it must fail.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +128,20 @@ static void park_body(void *arg)
         ;
 }
 
+/* Until every M has exited and been reaped (their threads may still be in glibc's
+ * exit path), or a second. */
+static void wait_reaped(void)
+{
+    for (int i = 0; i < 1000; i++) {
+        gt_stats st;
+        gt_reap();
+        gt_get_stats(&st);
+        if (st.ms_live == 0 && st.freem_len == 0)
+            break;
+        usleep(1000);
+    }
+}
+
 static void test_fork(void)
 {
     CHECK(pipe(pipefd) == 0, "pipe");
@@ -146,17 +162,145 @@ static void test_fork(void)
     CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fork child status %#x", status);
     CHECK(write(pipefd[1], "xxxx", 4) == 4, "release");
-    for (int i = 0; i < 1000; i++) {
-        gt_stats st;
-        gt_reap();
-        gt_get_stats(&st);
-        if (st.ms_live == 0 && st.freem_len == 0)
-            break;
-        usleep(1000);
-    }
+    wait_reaped();
     close(pipefd[0]);
     close(pipefd[1]);
     check_balanced("after fork");
+}
+
+/* Ms that ask for Ms.  The request goes to the template thread, so the new M does not
+ * inherit the asking M's affinity, even when the asking M was created just as the
+ * template decided to leave (template.c: the pin).  Each round creates the tainted M
+ * closer to the template's deadline, homing in on it as tests/test_runtime.py does;
+ * the runtime's own assertion (an M always finds the template, unless forked from
+ * an M) is on in this build. */
+typedef struct mm_round {
+    cpu_set_t taint, seen;
+    _Atomic int rc, done;
+    _Atomic int64_t served_ns;
+} mm_round;
+
+static void mm_noop(void *p) { (void)p; }
+
+static void mm_first(void *p)
+{
+    mm_round *r = p;
+    atomic_store(&r->rc, gt_newm(GT_M_PTHREAD, mm_noop, NULL, stack_bytes));
+    atomic_store(&r->served_ns, gt_mono_ns()); /* the template's 0.5 s start now */
+}
+
+static void mm_recorder(void *p)
+{
+    mm_round *r = p;
+    sched_getaffinity(0, sizeof r->seen, &r->seen);
+    atomic_store(&r->done, 1);
+}
+
+static void mm_tainted(void *p)
+{
+    mm_round *r = p;
+    sched_setaffinity(0, sizeof r->taint, &r->taint);
+    int rc = gt_newm(GT_M_PTHREAD, mm_recorder, r, stack_bytes);
+    if (rc)
+        atomic_store(&r->rc, rc);
+    if (rc)
+        atomic_store(&r->done, 1);
+}
+
+/* The tid of the running template thread, or 0. */
+static long template_tid(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    long tid = 0;
+    while (d && (e = readdir(d)) && !tid) {
+        char path[64], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(comm, sizeof comm, f) && !strcmp(comm, "gothreads-tmpl\n"))
+            tid = atol(e->d_name);
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return tid;
+}
+
+static void wait_flag(_Atomic int *flag)
+{
+    for (int i = 0; i < 10000 && !atomic_load(flag); i++)
+        usleep(1000);
+}
+
+static void test_m_creates_m(void)
+{
+    cpu_set_t all;
+    CHECK(sched_getaffinity(0, sizeof all, &all) == 0, "getaffinity");
+    if (CPU_COUNT(&all) < 2) {
+        printf("m creates m: skipped, one CPU\n");
+        return;
+    }
+    int64_t offset = 0;
+    int rounds = 8, inherited = 0, late = 0;
+    for (int i = 0; i < rounds; i++) {
+        mm_round r = { 0 };
+        CPU_ZERO(&r.taint);
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &all)) {
+                CPU_SET(c, &r.taint);
+                break;
+            }
+        CHECK(gt_newm(GT_M_PTHREAD, mm_first, &r, stack_bytes) == 0, "newm first");
+        while (!atomic_load(&r.served_ns))
+            usleep(100);
+        long before = template_tid();
+        int64_t target = atomic_load(&r.served_ns) + 500000000 + offset;
+        while (gt_mono_ns() < target - 2000000)
+            usleep(500);
+        while (gt_mono_ns() < target)
+            gt_cpu_relax();
+        CHECK(gt_newm(GT_M_PTHREAD, mm_tainted, &r, stack_bytes) == 0, "newm tainted");
+        wait_flag(&r.done);
+        CHECK(atomic_load(&r.rc) == 0, "an M's newm: rc %d", atomic_load(&r.rc));
+        inherited += !CPU_EQUAL(&r.seen, &all);
+        int was_late = template_tid() != before;
+        late += was_late;
+        offset += was_late ? -40000 : 40000;
+    }
+    CHECK(inherited == 0, "%d of %d Ms made by an M inherited its affinity", inherited, rounds);
+    printf("m creates m: %d rounds, %d late, %d inherited\n", rounds, late, inherited);
+}
+
+/* Forked from inside an M, the child has no template: its M makes Ms itself. */
+static void fork_in_m(void *p)
+{
+    _Atomic int *status = p;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = 1;
+        if (!(foreign && !strcmp(foreign, "tsan"))) { /* see test_fork */
+            mm_round r = { 0 };
+            ok = gt_newm(GT_M_PTHREAD, mm_recorder, &r, stack_bytes) == 0;
+            wait_flag(&r.done);
+            ok = ok && atomic_load(&r.done);
+        }
+        _exit(ok ? 0 : 1);
+    }
+    int st = -1;
+    waitpid(pid, &st, 0);
+    atomic_store(status, st);
+}
+
+static void test_fork_in_m(void)
+{
+    _Atomic int status = -2;
+    CHECK(gt_newm(GT_M_PTHREAD, fork_in_m, &status, stack_bytes) == 0, "newm");
+    while (atomic_load(&status) == -2)
+        usleep(1000);
+    int st = atomic_load(&status);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child of a fork in an M: status %#x", st);
+    wait_reaped();
 }
 
 static void test_spin_adapt(void)
@@ -271,6 +415,9 @@ int main(int argc, char **argv)
     CHECK(st.freem_pushbacks > 0, "the push-back path never ran");
 
     test_fork();
+    test_m_creates_m();
+    test_fork_in_m();
+    check_balanced("after Ms made Ms");
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
