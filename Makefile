@@ -3,8 +3,10 @@
 #
 #   make build      build the extension in place (for the default Python)
 #   make debug      the same with debug C flags and assertions on (GOTHREADS_DEBUG=1)
-#   make test       venv + pip install .[test] + pytest, for each of $(PYTHONS)
-#   make conformance CPython's thread-pool tests with gothreads substituted ($(SUITE_PYTHONS))
+#   make test       venv + pip install .[test] + pytest, for each of $(PYTHONS) and 3.14
+#   make conformance CPython's thread-pool tests with gothreads substituted ($(SUITE_PYTHONS), 3.14)
+#   make check-next pytest and the thread-pool suite on the next CPython (3.15, Debian
+#                   experimental; not part of check)
 #   make ctest      the C-level runtime test, plain build
 #   make sanitize   the C-level test under ASan+UBSan, then under TSan
 #   make cross-test the C-level test and its negative control for aarch64 under qemu
@@ -17,6 +19,9 @@ PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
 # Versions whose pyenv build ships CPython's test package (3.11 and 3.12 do not).
 SUITE_PYTHONS ?= 3.13 3.10 3.9
 PY ?= 3.11
+# Versions pyenv does not have, run in a Debian sid chroot (tools/chroot-run).
+CHROOT_PYTHONS ?= 3.14
+NEXT_PYTHON ?= 3.15
 CC ?= gcc
 ARCH := $(shell uname -m)
 VENV = .venv/py$(1)
@@ -39,7 +44,7 @@ QEMU_CYCLES ?= 4000
 TSAN_CYCLES ?= 20000
 OUT = build/ctest
 
-.PHONY: build debug test conformance ctest sanitize cross-test bench demo check clean tools
+.PHONY: build debug test conformance ctest sanitize cross-test bench demo check check-next clean tools
 
 build:
 	python setup.py build_ext --inplace
@@ -55,13 +60,24 @@ venv-%:
 test-%: venv-%
 	cd tests && ../$(call VENV,$*)/bin/python -m pytest -q -p no:cacheprovider .
 
-test: $(addprefix test-,$(PYTHONS))
+test: $(addprefix test-,$(PYTHONS)) $(addprefix chroot-test-,$(CHROOT_PYTHONS))
+
+CHROOT_INSTALL = pip install -q ".[test]"
+chroot-test-%: tools
+	tools/chroot-run $* '$(CHROOT_INSTALL) && cd tests && python -m pytest -q -p no:cacheprovider .'
+
+chroot-conformance-%: tools
+	tools/chroot-run $* '$(CHROOT_INSTALL) && python tests/conformance/run_cpython_suite.py $$(command -v python)'
+
+# The next CPython: what fails there is reported, not a failure of check.
+check-next: tools
+	-tools/chroot-run $(NEXT_PYTHON) '$(CHROOT_INSTALL) && cd tests && python -m pytest -q -p no:cacheprovider . ; cd .. && python tests/conformance/run_cpython_suite.py $$(command -v python)' 
 
 # CPython's own thread-pool tests with gothreads substituted (tests/conformance).
 conformance-%: venv-%
 	$(call VENV,$*)/bin/python tests/conformance/run_cpython_suite.py $(call VENV,$*)/bin/python
 
-conformance: $(addprefix conformance-,$(SUITE_PYTHONS))
+conformance: $(addprefix conformance-,$(SUITE_PYTHONS)) $(addprefix chroot-conformance-,$(CHROOT_PYTHONS))
 
 # One object per source so the raw files get their own flags; $(1)=name $(2)=cc $(3)=flags
 define ctest_build
@@ -122,7 +138,7 @@ demo: venv-$(PY)
 
 # Debian packages the checks need (root only; CI runs as root).
 tools:
-	@tools/ensure-debs gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+	@tools/ensure-debs gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static debootstrap binutils
 
 check: tools test conformance ctest sanitize cross-test
 

@@ -234,22 +234,39 @@ def start_python_m(fn, stack_size=None):
 
 cdef extern from "gil_probe.h" nogil:
     int gt_py_gil_held()
+    int gt_py_gil_probe_known()
 
 # How long a woken worker waits for the GIL to be free before it asks anyway.
 cdef int64_t GIL_SPIN_NS = 20000
 
+# The probe is used where this build knows the version's GIL layout, unless
+# GOTHREADS_GIL_PROBE=0 (the unknown-version path, forced: tests/test_runtime.py).
+# Unknown, the GIL reads as always free: a woken worker asks for it at once, as it
+# would with no probe at all.
+cdef bint _gil_probe_on = (gt_py_gil_probe_known() and
+                           __import__("os").environ.get("GOTHREADS_GIL_PROBE") != "0")
+
+
+cdef inline int _gil_held() noexcept nogil:
+    return _gil_probe_on and gt_py_gil_held()
+
 
 cdef int _gil_free(void *unused) noexcept nogil:
-    return not gt_py_gil_held()
+    return not _gil_held()
+
+
+def gil_probe_known():
+    """Whether the GIL probe reads this version's GIL (False: it answers "free")."""
+    return bool(_gil_probe_on)
 
 
 def gil_probe_check():
     """Test hook: what the GIL probe says with the GIL held by the caller, and just
     after the caller released it (with no other thread wanting it: (1, 0))."""
-    cdef int held = gt_py_gil_held()
+    cdef int held = _gil_held()
     cdef int released
     with nogil:
-        released = gt_py_gil_held()
+        released = _gil_held()
     return held, released
 
 

@@ -20,6 +20,7 @@ import itertools
 import math
 import os
 import sys
+import _thread
 import threading
 import time
 import weakref
@@ -159,6 +160,11 @@ _DONE = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
 _UNFINISHED = (_base.PENDING, _base.RUNNING)
 
 
+# The name of a Thread's OS thread handle: 3.13 "_handle", 3.14 "_os_thread_handle".
+_HANDLE_ATTR = ("_os_thread_handle" if sys.version_info >= (3, 14) else
+                "_handle" if sys.version_info >= (3, 13) else None)
+
+
 class _Worker(threading.Thread):
     """What ``threading`` sees of a worker: a Thread that its pool starts on a python M.
 
@@ -216,6 +222,10 @@ class _Worker(threading.Thread):
     def _register(self) -> None:
         self._ident = threading.get_ident()
         self._native_id = threading.get_native_id()
+        if _HANDLE_ATTR:
+            # 3.13+: threading keeps an OS thread handle per Thread and checks it in a
+            # fork child (threading._after_fork) when the fork came from this thread.
+            setattr(self, _HANDLE_ATTR, _thread._make_thread_handle(self._ident))  # type: ignore[attr-defined]
         with threading._active_limbo_lock:  # type: ignore[attr-defined]
             threading._active[self._ident] = self  # type: ignore[attr-defined]
         self._started.set()

@@ -16,10 +16,14 @@
 
 #include "gil_probe.h"
 
-#if defined(Py_GIL_DISABLED) || PY_VERSION_HEX >= 0x030E0000
+#if defined(Py_GIL_DISABLED) || PY_VERSION_HEX >= 0x030F0000 || defined(GT_GIL_PROBE_UNKNOWN)
+/* Not known (GT_GIL_PROBE_UNKNOWN forces this path: tests/test_runtime.py). */
 int gt_py_gil_held(void) { return 0; }
-#elif PY_VERSION_HEX >= 0x030C0000
-/* 3.12, 3.13: the interpreter points at its GIL (the runtime's, for the main one). */
+int gt_py_gil_probe_known(void) { return 0; }
+#else
+int gt_py_gil_probe_known(void) { return 1; }
+#if PY_VERSION_HEX >= 0x030C0000
+/* 3.12 - 3.14: the interpreter points at its GIL (the runtime's, for the main one). */
 #include "internal/pycore_interp.h"
 int gt_py_gil_held(void)
 {
@@ -36,4 +40,5 @@ int gt_py_gil_held(void)
 /* 3.9 - 3.11: one GIL, in the runtime state. */
 #include "internal/pycore_runtime.h"
 int gt_py_gil_held(void) { return _Py_atomic_load_relaxed(&_PyRuntime.ceval.gil.locked); }
+#endif
 #endif

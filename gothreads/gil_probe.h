@@ -2,4 +2,6 @@
 #ifndef GOTHREADS_GIL_PROBE_H
 #define GOTHREADS_GIL_PROBE_H
 int gt_py_gil_held(void);
+/* 1 when this build knows the running version's GIL layout. */
+int gt_py_gil_probe_known(void);
 #endif

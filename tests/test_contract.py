@@ -342,3 +342,30 @@ def test_atomic_probe_sees_python_code_in_a_section(child):
         print(sorted(set(violations)))
     ''')
     assert "_gt_callbacks" in out
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_fork_from_a_task(child, impl):
+    # A task forks: in the child, threading knows just the forking thread (3.13+ check
+    # its OS thread handle's ident in threading._after_fork), and the child can start
+    # threads of its own.
+    out = run(child, impl, '''
+        import os
+        def task():
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                n = len(threading.enumerate())
+                t = threading.Thread(target=lambda: None)
+                t.start()
+                t.join()
+                os.write(w, str(n).encode())
+                os._exit(0)
+            os.close(w)
+            got = os.read(r, 100).decode()
+            os.waitpid(pid, 0)
+            return got
+        with EX(max_workers=2) as ex:
+            print(ex.submit(task).result(timeout=30))
+    ''')
+    assert out.strip() == "1"

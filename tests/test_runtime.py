@@ -455,9 +455,33 @@ def test_gil_probe_reads_this_versions_gil(child):
     # A wrong layout for this version would read some other field.
     p = child("""
         from gothreads import _runtime
+        print(_runtime.gil_probe_known())
         print(sorted(set(_runtime.gil_probe_check() for _ in range(1000))))
     """)
-    assert p.stdout.strip().endswith("[(1, 0)]"), p.stdout
+    assert p.stdout.split("\n")[:2] == ["True", "[(1, 0)]"], p.stdout
+
+
+def test_gil_probe_unknown_version_is_safe(child):
+    # On a CPython newer than gil_probe.c knows, the probe answers "free" (the
+    # behaviour without it).  GOTHREADS_GIL_PROBE=0 forces that answer: every waiting
+    # path still works (the spinning round trips, asyncio, map, churn).
+    p = child("""
+        import asyncio
+        import gothreads
+        from gothreads import _runtime
+        assert not _runtime.gil_probe_known()
+        assert set(_runtime.gil_probe_check() for _ in range(100)) == {(0, 0)}
+        with gothreads.ThreadPoolExecutor(2) as ex:
+            assert [ex.submit(pow, i, 2).result() for i in range(2000)] == [i * i for i in range(2000)]
+            assert list(ex.map(abs, range(-500, 0))) == list(range(500, 0, -1))
+            async def main():
+                loop = asyncio.get_running_loop()
+                return [await loop.run_in_executor(ex, abs, -i) for i in range(200)]
+            assert asyncio.run(main()) == list(range(200))
+        gothreads.runtime.churn(200)
+        print("ok")
+    """, env={"GOTHREADS_GIL_PROBE": "0"})
+    assert p.stdout.strip() == "ok"
 
 
 @pytest.mark.parametrize("env", [{"GOTHREADS_SPIN": "0"}, {}], ids=["no-spin", "spin"])
