@@ -444,7 +444,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         3.14): when given, at most that many items are taken from the input ahead of the
         consumer, so an endless iterator works and memory stays bounded."""
         if buffersize is not None:
-            if isinstance(buffersize, bool) or not isinstance(buffersize, int):
+            if not isinstance(buffersize, int):  # bool included, as in the stdlib
                 raise TypeError("buffersize must be an integer or None")
             if buffersize < 1:
                 raise ValueError("buffersize must be None or > 0")
