@@ -76,14 +76,16 @@ typedef struct gt_note {
 } gt_note;
 
 void gt_note_init(gt_note *n);
-void gt_note_wakeup(gt_note *n);
+/* Returns 1 when the sleeper was asleep in the kernel (a futex wake was needed), 0
+ * when it was awake: spinning, or not yet asleep.  The waker's hint (spin.c). */
+int gt_note_wakeup(gt_note *n);
 void gt_note_clear(gt_note *n);
 /* 1 when woken (the wakeup is consumed), 0 after timeout_ns (<0: no timeout). */
 int gt_note_sleep(gt_note *n, int64_t timeout_ns);
 
 /* Spinning (spin.c): whether a waiter may spin now (more than one usable CPU, not
- * turned off, no more runnable threads than CPUs lately), and a bounded spin until
- * done(arg) holds.  Returns 1 when it held; stores the time spent when spent_ns. */
+ * turned off), and a bounded spin until done(arg) holds.  Returns 1 when it held;
+ * stores the time spent when spent_ns. */
 int gt_spin_allowed(void);
 int gt_spin_until(int (*done)(void *), void *arg, int64_t budget_ns, int64_t *spent_ns);
 int64_t gt_mono_ns(void);
@@ -94,6 +96,9 @@ int64_t gt_mono_ns(void);
  * several gt_done_spin calls, report the outcome with gt_done_adapt). */
 void gt_done_post(void);
 uint64_t gt_done_seq(void);
+/* The budget for one wait, 0 when it must not spin (spinning not allowed, or as many
+ * waiters spin already as half the usable CPUs); a non-zero budget must be given
+ * back with gt_done_adapt. */
 int64_t gt_done_budget(void);
 int gt_done_spin(uint64_t seen, int64_t *left_ns);
 void gt_done_adapt(int caught, int64_t spun_ns, int64_t waited_ns);

@@ -38,10 +38,12 @@ void gt_note_init(gt_note *n)
     n->spin_ns = GT_SPIN_MAX_NS;
 }
 
-void gt_note_wakeup(gt_note *n)
+int gt_note_wakeup(gt_note *n)
 {
-    if (atomic_exchange_explicit(&n->key, 1, memory_order_release) == 2)
-        syscall(SYS_futex, &n->key, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    if (atomic_exchange_explicit(&n->key, 1, memory_order_release) != 2)
+        return 0;
+    syscall(SYS_futex, &n->key, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    return 1;
 }
 
 void gt_note_clear(gt_note *n) { atomic_store_explicit(&n->key, 0, memory_order_relaxed); }

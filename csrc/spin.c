@@ -20,25 +20,35 @@
  *      worker bumps it (gt_done_post) after it has published and released the GIL, so
  *      the waiter that sees it finds the GIL free as well.
  *
- * Spinning only pays when the thread we wait for can run meanwhile.  The brakes:
+ * Spinning only pays when the thread we wait for is running meanwhile: a spin that
+ * waits for a thread asleep in the kernel burns the CPU for the 26-54 us its wakeup
+ * takes, and gains little (measured: paced requests cost 1.4-2x the stdlib's CPU with
+ * every wait spinning).  So, as in Go's scheduler, a spin is decided by what the
+ * other side is doing, with no system call in the decision:
  *
- *   - never with one usable CPU (affinity, cpuset);
- *   - never while the machine has more runnable threads than usable CPUs (the
- *     running count of /proc/loadavg, over in two samples in a row): the thread we
- *     wait for may then be waiting for our CPU.  (A fixed spin measured 64 us per
- *     handoff with another process holding a CPU.)  Both are sampled every
- *     GT_LOAD_CHECK_NS at most;
+ *   - a woken worker is known to be running when its note's wakeup found it awake
+ *     (gt_note_wakeup returns 0): only then does the submitter's result() spin (the
+ *     bridge marks the future "hot"); a worker woken from the kernel, a new worker and
+ *     a queued task make it sleep at once;
+ *   - at most half the usable CPUs' worth of threads spin in result() at once (at
+ *     least one), so spinners never crowd out the workers they wait for;
+ *   - never with one usable CPU (affinity, cpuset: sampled once a second);
+ *   - never on a crowded machine: a spinner that finds it lost its CPU in the middle
+ *     of a spin (two of its clock reads, normally a few hundred nanoseconds apart,
+ *     more than GT_PREEMPTED_NS apart) turns spinning off for GT_CROWDED_NS, for every
+ *     thread: the thread it waits for may be waiting for that CPU.  This replaces a
+ *     brake that read /proc/loadavg (three system calls per decision);
  *   - every budget adapts (gt_spin_adapt): doubled when a spin caught its event,
  *     halved when it ran out.  When the event came well after the spinner gave up and
  *     slept (at least twice its spin), the budget is raised to twice that wait: a cold
  *     start, or a phase in which the other side slept too, learns what the handoff
  *     takes.  An event that came just after the spin ended may have been waiting for
- *     the spinner's CPU, and teaches nothing.
+ *     the spinner's CPU, and teaches nothing.  On a crowded machine the other side is
+ *     often preempted, spins run out, and the budgets fall to their floor.
  *
  * GOTHREADS_SPIN=0 in the environment turns spinning off altogether.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +58,9 @@
 #include "gothreads.h"
 #include "runtime.h"
 
-#define GT_LOAD_CHECK_NS 5000000 /* how often /proc/loadavg is read */
+#define GT_CPUS_CHECK_NS 1000000000 /* how often the usable CPUs are counted */
+#define GT_PREEMPTED_NS 30000        /* a gap in a spin that means we lost the CPU */
+#define GT_CROWDED_NS 50000000       /* how long spinning stays off after that */
 #define GT_DONE_SPIN_MIN_NS 1000
 #define GT_DONE_SPIN_MAX_NS 100000
 
@@ -59,34 +71,18 @@ int64_t gt_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The number of runnable threads on the machine (the reader included), or -1. */
-static int runnable_threads(void)
-{
-    char buf[128];
-    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    /* "0.20 0.48 1.17 3/81 14772": the fourth field's numerator. */
-    char *p = buf;
-    for (int field = 0; field < 3 && p; field++)
-        p = strchr(p + 1, ' ');
-    return p ? atoi(p + 1) : -1;
-}
-
 static int usable_cpus(void)
 {
     cpu_set_t set;
     return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
 }
 
+static _Atomic int ncpus = 0;
+static _Atomic int64_t crowded_until; /* no spinning before this time */
+
 int gt_spin_allowed(void)
 {
-    static _Atomic int enabled = -1, cpus = 0, crowded = 0, was_over = 0;
+    static _Atomic int enabled = -1;
     static _Atomic int64_t next_check;
     if (atomic_load_explicit(&enabled, memory_order_relaxed) < 0) {
         const char *e = getenv("GOTHREADS_SPIN");
@@ -96,30 +92,33 @@ int gt_spin_allowed(void)
         return 0;
     int64_t now = gt_mono_ns(), due = atomic_load_explicit(&next_check, memory_order_relaxed);
     if (now >= due && atomic_compare_exchange_strong_explicit(
-                          &next_check, &due, now + GT_LOAD_CHECK_NS, memory_order_relaxed,
-                          memory_order_relaxed)) {
-        /* Two crowded samples in a row: a passing daemon is not a busy machine. */
-        int ncpu = usable_cpus(), over = runnable_threads() > ncpu;
-        atomic_store_explicit(&cpus, ncpu, memory_order_relaxed);
-        atomic_store_explicit(&crowded, over && atomic_load_explicit(&was_over, memory_order_relaxed),
-                              memory_order_relaxed);
-        atomic_store_explicit(&was_over, over, memory_order_relaxed);
-    }
-    return atomic_load_explicit(&cpus, memory_order_relaxed) > 1 &&
-           !atomic_load_explicit(&crowded, memory_order_relaxed);
+                          &next_check, &due, now + GT_CPUS_CHECK_NS, memory_order_relaxed,
+                          memory_order_relaxed))
+        atomic_store_explicit(&ncpus, usable_cpus(), memory_order_relaxed);
+    return atomic_load_explicit(&ncpus, memory_order_relaxed) > 1 &&
+           now >= atomic_load_explicit(&crowded_until, memory_order_relaxed);
 }
 
 int gt_spin_until(int (*done)(void *), void *arg, int64_t budget_ns, int64_t *spent_ns)
 {
-    int64_t start = gt_mono_ns(), now = start;
+    int64_t start = gt_mono_ns(), now = start, prev = start;
     int r = 0;
     for (unsigned i = 0;; i++) {
         if (done(arg)) {
             r = 1;
             break;
         }
-        if ((i & 63) == 63 && (now = gt_mono_ns()) - start >= budget_ns)
-            break;
+        if ((i & 63) == 63) {
+            now = gt_mono_ns();
+            if (now - prev > GT_PREEMPTED_NS) {
+                /* We lost the CPU mid-spin: the machine is crowded. */
+                atomic_store_explicit(&crowded_until, now + GT_CROWDED_NS, memory_order_relaxed);
+                break;
+            }
+            if (now - start >= budget_ns)
+                break;
+            prev = now;
+        }
         gt_cpu_relax();
     }
     if (spent_ns)
@@ -143,6 +142,7 @@ int64_t gt_spin_adapt(int64_t budget, int caught, int64_t spun_ns, int64_t waite
 
 static _Atomic uint64_t done_seq;
 static _Atomic int64_t done_budget = GT_DONE_SPIN_MAX_NS;
+static _Atomic int done_spinners; /* waiters holding a budget */
 
 void gt_done_post(void) { atomic_fetch_add_explicit(&done_seq, 1, memory_order_release); }
 
@@ -150,7 +150,14 @@ uint64_t gt_done_seq(void) { return atomic_load_explicit(&done_seq, memory_order
 
 int64_t gt_done_budget(void)
 {
-    return gt_spin_allowed() ? atomic_load_explicit(&done_budget, memory_order_relaxed) : 0;
+    if (!gt_spin_allowed())
+        return 0;
+    int most = atomic_load_explicit(&ncpus, memory_order_relaxed) / 2;
+    if (atomic_fetch_add_explicit(&done_spinners, 1, memory_order_relaxed) >= (most > 1 ? most : 1)) {
+        atomic_fetch_sub_explicit(&done_spinners, 1, memory_order_relaxed);
+        return 0;
+    }
+    return atomic_load_explicit(&done_budget, memory_order_relaxed);
 }
 
 static int moved(void *seen) { return gt_done_seq() != *(uint64_t *)seen; }
@@ -167,6 +174,7 @@ int gt_done_spin(uint64_t seen, int64_t *left_ns)
 
 void gt_done_adapt(int caught, int64_t spun_ns, int64_t waited_ns)
 {
+    atomic_fetch_sub_explicit(&done_spinners, 1, memory_order_relaxed);
     int64_t b = atomic_load_explicit(&done_budget, memory_order_relaxed);
     b = gt_spin_adapt(b, caught, spun_ns, waited_ns, GT_DONE_SPIN_MIN_NS, GT_DONE_SPIN_MAX_NS);
     atomic_store_explicit(&done_budget, b, memory_order_relaxed);

@@ -59,6 +59,9 @@ from concurrent.futures.thread import BrokenThreadPool
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
+from libc.stdint cimport int64_t
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
 from gothreads import _runtime
 
 cdef object _PENDING = _base.PENDING
@@ -83,6 +86,31 @@ def interpreter_exit():
     """Called once, at interpreter exit: no pool accepts work after this."""
     global _exiting
     _exiting = True
+
+
+# ---- is work flowing? ------------------------------------------------------------------
+#
+# A waiter in result() spins only for a task that a running worker took (csrc/spin.c):
+# put() marks such futures "hot".  A submission that comes right after a result() came
+# back is a loop (submit, result, submit...): its worker may have gone to sleep while
+# the loop's thread slept, but the loop is what spinning is for, so it spins too, and
+# the next handoff finds the worker awake again.
+
+DEF LOOP_NS = 20000
+
+cdef int64_t _last_result_ns = 0
+
+
+cdef inline int64_t _now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+def result_returned():
+    """Called by a future's result()/exception() when its wait is over."""
+    global _last_result_ns
+    _last_result_ns = _now_ns()
 
 
 # ---- atomic sections, checked -------------------------------------------------------
@@ -367,6 +395,7 @@ cdef class Pool:
         stdlib's errors for a broken or shut-down pool, and for a worker that cannot
         start when no other worker is left to take the item."""
         cdef Slot new = None
+        cdef int woke
         if not self.idle and len(self.workers) < self.cap and not self.shutdown:
             new = self._make()  # Python code: decided again below
         _begin()
@@ -390,7 +419,12 @@ cdef class Pool:
             self._start(new, True)
             return
         self.queue.append(item)
-        self._wake_for_queue()
+        woke = self._wake_for_queue()
+        if (woke == 0 or (woke < 0 and len(self.queue) <= self.busy)
+                or _now_ns() - _last_result_ns < LOOP_NS):
+            # A worker that is running will take it (the one just woken was awake, or
+            # a busy one takes it next), or a loop goes on: its result() may spin.
+            item[0]._gt_hot = True
         _end()
         if new is not None:
             _unlink(new)  # made for nothing
@@ -424,21 +458,24 @@ cdef class Pool:
         if len(self.workers) > self.peak_workers:
             self.peak_workers = len(self.workers)
 
-    cdef _claim(self):
+    cdef int _claim(self) except -2:
         # The most recently idle: warm caches, and the cold ones age out.
-        self._unpark(self.idle.pop())
+        return self._unpark(self.idle.pop())
 
-    cdef _unpark(self, Slot s):
+    cdef int _unpark(self, Slot s) except -2:
+        """Claim and wake an idle worker: 1 if it was asleep in the kernel, 0 if awake."""
         s.idle = False
         s.waking = True
         self.waking += 1
-        s.park.wakeup()
+        return 1 if s.park.wakeup() else 0
 
-    cdef _wake_for_queue(self):
-        # Wake a worker unless enough are already on their way for every queued task
-        # (each woken worker takes one).
+    cdef int _wake_for_queue(self) except -2:
+        """Wake a worker unless enough are already on their way for every queued task
+        (each woken worker takes one): 0 if it woke one that was awake, 1 if it woke one
+        from the kernel, -1 if it woke none."""
         if self.idle and self.waking < len(self.queue):
-            self._claim()
+            return self._claim()
+        return -1
 
     cdef _wake_all(self):
         while self.idle:

@@ -287,7 +287,9 @@ cdef class Note:
         gt_note_init(&self.note)
 
     def wakeup(self):
-        gt_note_wakeup(&self.note)
+        """Wake the sleeper.  True when it was asleep in the kernel; False when it was
+        awake (spinning, or not yet asleep), so it runs soon (csrc/spin.c)."""
+        return gt_note_wakeup(&self.note) == 1
 
     def clear(self):
         gt_note_clear(&self.note)
@@ -324,21 +326,21 @@ cdef object _RUNNING = _futures_base.RUNNING
 
 def spin_for_result(fut, timeout=None):
     """Spin, with the GIL released, until ``fut`` is neither pending nor running, within
-    the waiters' shared adaptive budget (and ``timeout`` seconds).  Returns None when
-    it is done or no spin was allowed, else a token for :func:`spin_missed`, to be
-    passed once the caller's ordinary wait is over: (start, nanoseconds spun)."""
-    cdef int64_t budget = gt_done_budget()
-    cdef int64_t left = budget
-    cdef int64_t t0
+    the waiters' shared adaptive budget (and ``timeout`` seconds) -- only when its task
+    went to a worker that was awake (``fut._gt_hot``, set by the pool): one asleep in
+    the kernel takes longer to wake than a spin should last (csrc/spin.c).  Returns
+    None when it is done or no spin was allowed, else a token for :func:`spin_missed`,
+    to be passed once the caller's ordinary wait is over: (start, nanoseconds spun)."""
+    cdef int64_t budget, left, t0
     cdef uint64_t seen
     cdef int caught = 0
+    if not fut._gt_hot or (timeout is not None and timeout <= 0):
+        return None
+    budget = left = gt_done_budget()
     if budget <= 0:
         return None
-    if timeout is not None:
-        if timeout <= 0:
-            return None
-        if timeout * 1e9 < left:
-            left = <int64_t>(timeout * 1e9)
+    if timeout is not None and timeout * 1e9 < left:
+        left = <int64_t>(timeout * 1e9)
     t0 = gt_mono_ns()
     while True:
         state = fut._state

@@ -81,7 +81,8 @@ class _Future(Future):
 
     # Slots: the completion path reads and writes these from C, and waiters touch
     # them on every future, so they are fixed offsets in the object.
-    __slots__ = ("_gt_cond", "_gt_waiters", "_gt_callbacks", "_state", "_result", "_exception")
+    __slots__ = ("_gt_cond", "_gt_waiters", "_gt_callbacks", "_gt_hot", "_state", "_result",
+                 "_exception")
 
     def __init__(self) -> None:
         # Every attribute written without a lock exists from the start, so that no
@@ -89,6 +90,7 @@ class _Future(Future):
         self._gt_cond = None
         self._gt_waiters = None
         self._gt_callbacks = None
+        self._gt_hot = False  # its task went to a worker that was awake (spin_for_result)
         self._state = _base.PENDING
         self._result = None
         self._exception = None
@@ -135,14 +137,17 @@ class _Future(Future):
     def _spin_then(self, wait: Callable[["_Future", Optional[float]], Any],
                    timeout: Optional[float]) -> Any:
         token = _runtime.spin_for_result(self, timeout)
-        if token is None:
-            return wait(self, timeout)
-        if timeout is not None:
-            timeout = max(0.0, timeout - token[1] / 1e9)  # less the time spun
         try:
-            return wait(self, timeout)
+            if token is None:
+                return wait(self, timeout)
+            if timeout is not None:
+                timeout = max(0.0, timeout - token[1] / 1e9)  # less the time spun
+            try:
+                return wait(self, timeout)
+            finally:
+                _runtime.spin_missed(token)
         finally:
-            _runtime.spin_missed(token)
+            _pool.result_returned()
 
     add_done_callback.__doc__ = Future.add_done_callback.__doc__
     cancelled.__doc__ = Future.cancelled.__doc__

@@ -2,14 +2,18 @@
 suites in bench/ both run these, for ``concurrent.futures.ThreadPoolExecutor`` and
 ``gothreads.ThreadPoolExecutor`` alike.
 
-Each timed scenario is ``fn(Executor, n) -> seconds per operation``; it builds its own
-executor, warms it up, and shuts it down.
+Each timed scenario is ``fn(Executor, n) -> Measure``: wall and CPU time per operation
+(CPU: the whole process, every thread, so a spinning waiter counts), and for the
+request-shaped loads the latency percentiles.  It builds its own executor, warms it up,
+and shuts it down.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
 import os
+import random
+import statistics
 import threading
 import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Type
@@ -28,58 +32,161 @@ def noop(*_: object) -> None:
     pass
 
 
-def seq_submit(Executor: ExecutorType, n: int) -> float:
-    """Sequential ``submit(noop).result()`` on a 1-worker pool."""
+def work_50us() -> None:
+    """50 us of Python work (a task that holds the GIL while it computes)."""
+    end = time.perf_counter() + 50e-6
+    while time.perf_counter() < end:
+        pass
+
+
+class Measure(NamedTuple):
+    wall: float                  # seconds per operation
+    cpu: float                   # CPU seconds of the whole process per operation
+    p50: Optional[float] = None  # request latency, for the request-shaped loads
+    p99: Optional[float] = None
+
+
+class Clock:
+    """Wall and process CPU time from construction to ``per_op(n)``."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def per_op(self, n: int, latencies: Optional[List[float]] = None) -> Measure:
+        wall = (time.perf_counter() - self.wall) / n
+        cpu = (time.process_time() - self.cpu) / n
+        if not latencies:
+            return Measure(wall, cpu)
+        q = statistics.quantiles(latencies, n=100)
+        return Measure(wall, cpu, statistics.median(latencies), q[98])
+
+
+def seq_submit(Executor: ExecutorType, n: int) -> Measure:
+    """Sequential ``submit(noop).result()`` on a 1-worker pool, after n/4 warm-up
+    round trips (the spin budgets and the stack cache settle)."""
     with Executor(1) as ex:
-        ex.submit(noop).result()
-        t0 = time.perf_counter()
+        for _ in range(max(200, n // 4)):
+            ex.submit(noop).result()
+        clock = Clock()
         for _ in range(n):
             ex.submit(noop).result()
-        return (time.perf_counter() - t0) / n
+        return clock.per_op(n)
 
 
-def bulk_submit(Executor: ExecutorType, n: int) -> float:
+def seq_submit_hogged(Executor: ExecutorType, n: int) -> Measure:
+    """seq_submit while another process keeps one CPU busy (a crowded machine: spinning
+    must not make things worse)."""
+    import subprocess
+    import sys
+
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.05)
+        return seq_submit(Executor, n)
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def bulk_submit(Executor: ExecutorType, n: int) -> Measure:
     """``n`` x ``submit(noop)``, then wait for all, 4 workers."""
     with Executor(4) as ex:
-        cf.wait([ex.submit(noop) for _ in range(8)])
-        t0 = time.perf_counter()
+        cf.wait([ex.submit(noop) for _ in range(1000)])
+        clock = Clock()
         cf.wait([ex.submit(noop) for _ in range(n)])
-        return (time.perf_counter() - t0) / n
+        return clock.per_op(n)
 
 
-def map_noop(Executor: ExecutorType, n: int) -> float:
+def map_noop(Executor: ExecutorType, n: int) -> Measure:
     """``list(ex.map(noop, range(n)))``, 4 workers."""
     with Executor(4) as ex:
-        list(ex.map(noop, range(8)))
-        t0 = time.perf_counter()
+        list(ex.map(noop, range(1000)))
+        clock = Clock()
         list(ex.map(noop, range(n)))
-        return (time.perf_counter() - t0) / n
+        return clock.per_op(n)
 
 
-def _run_async(Executor: ExecutorType, n: int, to_thread: bool) -> float:
-    async def main() -> float:
+def _run_async(Executor: ExecutorType, n: int, to_thread: bool) -> Measure:
+    async def main() -> Measure:
         loop = asyncio.get_running_loop()
         ex = Executor(4)
         loop.set_default_executor(ex)
         call = (lambda: asyncio.to_thread(noop)) if to_thread else (
             lambda: loop.run_in_executor(ex, noop))
-        await call()
-        t0 = time.perf_counter()
+        for _ in range(max(100, n // 4)):
+            await call()
+        clock = Clock()
         for _ in range(n):
             await call()
-        return (time.perf_counter() - t0) / n
+        return clock.per_op(n)
 
     return asyncio.run(main())
 
 
-def asyncio_run_in_executor(Executor: ExecutorType, n: int) -> float:
+def asyncio_run_in_executor(Executor: ExecutorType, n: int) -> Measure:
     """``await loop.run_in_executor(ex, noop)``, sequentially."""
     return _run_async(Executor, n, to_thread=False)
 
 
-def asyncio_to_thread(Executor: ExecutorType, n: int) -> float:
+def asyncio_to_thread(Executor: ExecutorType, n: int) -> Measure:
     """``await asyncio.to_thread(noop)`` with ex as the loop's default executor."""
     return _run_async(Executor, n, to_thread=True)
+
+
+def paced(rate: int, task: Callable[[], None]) -> Callable[[ExecutorType, int], Measure]:
+    """One client doing ``submit(task).result()`` at a steady ``rate`` per second, 4
+    workers: a server's request path.  Latency is from submit to result."""
+    def run(Executor: ExecutorType, n: int) -> Measure:
+        period = 1.0 / rate
+        with Executor(4) as ex:
+            for _ in range(20):
+                ex.submit(task).result()
+            lat = []
+            clock = Clock()
+            due = time.perf_counter()
+            for _ in range(n):
+                due += period
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                t = time.perf_counter()
+                ex.submit(task).result()
+                lat.append(time.perf_counter() - t)
+            return clock.per_op(n, lat)
+
+    run.__doc__ = f"submit({task.__name__}).result() at {rate}/s"
+    return run
+
+
+def clients(Executor: ExecutorType, n: int) -> Measure:
+    """8 client threads, each thinking 0-2 ms (uniform, seeded) between
+    ``submit(noop).result()`` calls, on 32 workers: sporadic work from many sources."""
+    per_client = max(1, n // 8)
+    lat: List[float] = []
+    with Executor(32) as ex:
+        for _ in range(20):
+            ex.submit(noop).result()
+        start = threading.Barrier(9)
+
+        def client(seed: int) -> None:
+            rng = random.Random(seed)
+            mine = []
+            start.wait()
+            for _ in range(per_client):
+                time.sleep(rng.uniform(0, 0.002))
+                t = time.perf_counter()
+                ex.submit(noop).result()
+                mine.append(time.perf_counter() - t)
+            lat.extend(mine)
+
+        ts = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in ts:
+            t.start()
+        clock = Clock()
+        start.wait()
+        for t in ts:
+            t.join()
+        return clock.per_op(8 * per_client, lat)
 
 
 NUMPY_CHUNK = 200_000
@@ -89,7 +196,7 @@ def _sort_in_place(chunk) -> None:
     chunk.sort()  # numpy releases the GIL while it sorts
 
 
-def numpy_sort(Executor: Optional[ExecutorType], n: int) -> float:
+def numpy_sort(Executor: Optional[ExecutorType], n: int) -> Measure:
     """Sort ``n`` chunks of 200k floats in place (numpy releases the GIL), one worker
     per CPU; ``Executor=None``: serially, on the calling thread.  The chunks are made
     and copied before the clock starts, so only sorting is timed."""
@@ -98,34 +205,36 @@ def numpy_sort(Executor: Optional[ExecutorType], n: int) -> float:
     rng = np.random.default_rng(42)
     chunks = [rng.random(NUMPY_CHUNK) for _ in range(n)]
     if Executor is None:
-        t0 = time.perf_counter()
+        clock = Clock()
         for c in chunks:
             _sort_in_place(c)
-        return (time.perf_counter() - t0) / n
+        return clock.per_op(n)
     with Executor(os.cpu_count() or 1) as ex:
         list(ex.map(_sort_in_place, [c.copy() for c in chunks[:2]]))
-        t0 = time.perf_counter()
+        clock = Clock()
         list(ex.map(_sort_in_place, chunks))
-        return (time.perf_counter() - t0) / n
+        return clock.per_op(n)
 
 
 def _thread_noop() -> None:
     pass
 
 
-def churn_threading(n: int) -> float:
+def churn_threading(n: int) -> Measure:
     """``threading.Thread(target=noop).start(); join()``."""
-    t0 = time.perf_counter()
+    clock = Clock()
     for _ in range(n):
         t = threading.Thread(target=_thread_noop)
         t.start()
         t.join()
-    return (time.perf_counter() - t0) / n
+    return clock.per_op(n)
 
 
-def churn_python_m(n: int) -> float:
+def churn_python_m(n: int) -> Measure:
     """A python M: create, run a no-op callable, exit, reap."""
-    return runtime.churn(n, kind="python") / n
+    clock = Clock()
+    runtime.churn(n, kind="python")
+    return clock.per_op(n)
 
 
 def os_threads() -> int:
@@ -168,18 +277,33 @@ def burst_then_idle(Executor: ExecutorType, width: int = 64, idle: float = 1.0) 
 
 
 class Scenario(NamedTuple):
+    """A timed scenario and its goals: ratios gothreads/stdlib (lower is better) that
+    the medians must reach, for wall time (or p50 latency, for request loads) and for
+    CPU time per operation; None where a quantity has no goal."""
     name: str
-    run: Callable[[ExecutorType, int], float]
+    run: Callable[[ExecutorType, int], Measure]
     n_full: int
     n_quick: int
-    goal: float  # gothreads/stdlib time ratio to reach (lower is better)
+    goal_time: Optional[float]
+    goal_cpu: Optional[float]
 
 
 SCENARIOS: List[Scenario] = [
-    Scenario("submit(noop).result(), 1 worker", seq_submit, 5000, 1000, 0.2),
-    Scenario("submit(noop) x N, wait all, 4 workers", bulk_submit, 100_000, 10_000, 0.1),
-    Scenario("list(map(noop, range(N))), 4 workers", map_noop, 100_000, 10_000, 0.1),
-    Scenario("await run_in_executor(ex, noop)", asyncio_run_in_executor, 3000, 500, 0.5),
-    Scenario("await asyncio.to_thread(noop)", asyncio_to_thread, 3000, 500, 0.5),
-    Scenario("numpy sort chunks, 1 worker/CPU", numpy_sort, 64, 32, 1 / 0.95),
+    Scenario("submit(noop).result(), 1 worker", seq_submit, 20_000, 5_000, 0.1, 0.2),
+    Scenario("the same, another process hogging a CPU", seq_submit_hogged, 5000, 2000, 1.0, 1.0),
+    Scenario("submit(noop) x N, wait all, 4 workers", bulk_submit, 100_000, 50_000, 0.15, 0.15),
+    Scenario("list(map(noop, range(N))), 4 workers", map_noop, 100_000, 50_000, 0.05, 0.05),
+    Scenario("await run_in_executor(ex, noop)", asyncio_run_in_executor, 3000, 1000, 0.6, 1.0),
+    Scenario("await asyncio.to_thread(noop)", asyncio_to_thread, 3000, 1000, 0.6, 1.0),
+    Scenario("paced 200/s submit(noop).result()", paced(200, noop), 300, 100, 1.0, 1.0),
+    Scenario("paced 2000/s submit(noop).result()", paced(2000, noop), 1500, 500, 1.0, 1.0),
+    Scenario("paced 10000/s submit(noop).result()", paced(10000, noop), 4000, 1500, 1.0, 1.0),
+    Scenario("paced 200/s, 50 us of Python", paced(200, work_50us), 300, 100, 1.0, 1.0),
+    Scenario("paced 2000/s, 50 us of Python", paced(2000, work_50us), 1500, 500, 1.0, 1.0),
+    Scenario("paced 10000/s, 50 us of Python", paced(10000, work_50us), 4000, 1500, 1.0, 1.0),
+    Scenario("8 clients, 0-2 ms think, 32 workers", clients, 2400, 800, 1.0, 1.0),
+    Scenario("numpy sort chunks, 1 worker/CPU", numpy_sort, 64, 32, 1 / 0.95, None),
 ]
+
+# Request-shaped loads: their time column is the p50 latency of a request.
+LATENCY_SCENARIOS = {sc.name for sc in SCENARIOS if sc.run is clients or sc.name.startswith("paced")}

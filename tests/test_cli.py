@@ -21,17 +21,31 @@ def test_quick_table_and_json(tmp_path):
     out = tmp_path / "r.json"  # noqa: the child runs in REPO, so paths are absolute
     p = run("--quick", "--rounds", "1", "--json", str(out))
     assert p.returncode == 0, p.stderr
-    assert "verdict" in p.stdout and "burst of 64" in p.stdout
-    assert "[1/" in p.stderr  # progress
+    assert "verdict" in p.stdout and "burst of 64" in p.stdout and "load average" in p.stdout
+    steps = [line for line in p.stderr.splitlines() if line.startswith("[")]
+    done, total = steps[-1][1:].split("]")[0].split("/")
+    assert done == total, steps[-1]  # the progress counter ends at its total
     res = json.loads(out.read_text())
+    for key in ("gothreads", "python", "machine", "time"):
+        assert res[key], key
     names = [r["scenario"] for r in res["rows"]]
     assert any("submit(noop).result()" in n for n in names)
+    assert any(n.startswith("paced") for n in names)
     assert any("thread create" in n for n in names)
     for r in res["rows"]:
-        assert r["stdlib_s"] > 0 and r["gothreads_s"] > 0
-        assert abs(r["ratio"] - r["gothreads_s"] / r["stdlib_s"]) < 1e-9
-        assert r["verdict"] in ("met", "faster", "par", "slower")
+        for k in ("time", "cpu"):
+            assert r["stdlib"][k] > 0 and r["gothreads"][k] > 0
+            assert abs(r["ratio"][k] - r["gothreads"][k] / r["stdlib"][k]) < 1e-9
+        assert r["verdict"] == "met" or r["verdict"].startswith("missed: ")
+        if r["latency"]:
+            assert r["gothreads"]["p99"] >= r["gothreads"]["time"]
     assert res["burst"]["gothreads"]["threads_after_idle"] <= res["burst"]["gothreads"]["threads_before"]
+
+
+def test_help_is_plain_text():
+    p = run("--help")
+    assert p.returncode == 0
+    assert "``" not in p.stdout and ".py" not in p.stdout
 
 
 def test_bad_arguments():

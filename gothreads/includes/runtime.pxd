@@ -35,7 +35,7 @@ cdef extern from "gothreads.h" nogil:
         pass
 
     void gt_note_init(gt_note *n)
-    void gt_note_wakeup(gt_note *n)
+    int gt_note_wakeup(gt_note *n)
     void gt_note_clear(gt_note *n)
     int gt_note_sleep(gt_note *n, int64_t timeout_ns)
 
