@@ -10,6 +10,7 @@
 #   make ctest      the C-level runtime test, plain build
 #   make sanitize   the C-level test under ASan+UBSan, then under TSan
 #   make cross-test the C-level test and its negative control for aarch64 under qemu
+#   make fuzz       the differential harness (tests/differential.py) with many programs
 #   make bench      the pytest-benchmark suites against the stdlib executor (JSON in bench/results)
 #   make demo       venv + install + python -m gothreads (the main job)
 #   make check      everything CI runs
@@ -44,7 +45,7 @@ QEMU_CYCLES ?= 4000
 TSAN_CYCLES ?= 20000
 OUT = build/ctest
 
-.PHONY: build debug test conformance ctest sanitize cross-test bench demo check check-next clean tools
+.PHONY: build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools
 
 build:
 	python setup.py build_ext --inplace
@@ -126,6 +127,12 @@ cross-test:
 	GT_TEST_FOREIGN_RUNTIME=qemu qemu-aarch64-static $(OUT)/arm64/test_runtime $(QEMU_CYCLES)
 	tools/expect-failure GT_TEST_FOREIGN_RUNTIME=qemu qemu-aarch64-static $(OUT)/arm64/neg_reap $(QEMU_CYCLES)
 	tools/expect-failure GT_TEST_FOREIGN_RUNTIME=qemu qemu-aarch64-static $(OUT)/arm64/neg_exit $(QEMU_CYCLES)
+
+# Random programs run on the stdlib's executor and ours (CI runs a few per version).
+FUZZ_EXAMPLES ?= 2000
+fuzz: venv-$(PY)
+	cd tests && GOTHREADS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ../$(call VENV,$(PY))/bin/python \
+	    -m pytest -q -p no:cacheprovider test_differential.py
 
 bench: venv-$(PY)
 	mkdir -p bench/results

@@ -1,0 +1,728 @@
+"""Differential testing of gothreads.ThreadPoolExecutor against the stdlib's.
+
+A *program* is data (JSON): a pool size, a list of operations, and how it shuts down.
+One interpreter (``Run``) runs a program on either executor and returns a *trace*: a
+dict from an observation's name to what a user could see (a future's final state and
+result, a callback's order and what it saw, map output and where it raised, what
+wait/as_completed returned, that shutdown returned).  The stdlib is the oracle: a
+gothreads trace must match the SET of traces the stdlib allows, which is the union of
+several stdlib runs (``compare``), widened by rules for races the stdlib itself has
+(``allowed_extra``, ``match``).  Each run happens in a child process (``Child``) with a
+time limit, so a hang is a failure that names its program.
+
+    python tests/differential.py --replay '<program json>'   # both sides, compared
+    python tests/differential.py --run gothreads '<json>'    # one side, its trace
+
+Task and callback bodies are lists of steps:
+    ["ret", v]      observe v
+    ["raise", v]    raise ValueError(v) (a task ends; a callback's error is logged)
+    ["sleep", ms]   sleep (short)
+    ["set", e]      set event e (of N_EVENTS, per program)
+    ["wait", e]     wait for event e at most WAIT seconds: observe ["@wait", ok|timeout]
+    ["sub", body]   submit body to the same executor and wait WAIT at most for it:
+                    observe ["@sub", outcome]
+    ["exit"]        gothreads.exit_thread() (the stdlib has no such call: a no-op)
+A task's result is the list of its observations.
+
+Operations (main thread; futures are numbered in submit order, a reference to one is
+taken modulo how many exist):
+    ["submit", body]            ["cb", ref, body]   (add_done_callback; on a future
+                                that is not gated, once it is done)
+    ["submit", body, True]      gated: the task first waits until ["open", ref] (or a
+                                drain, or the end) opens its gate
+    ["result", ref]             ["cancel", ref]
+    ["submit_cb", body, cbbody] a gated submit, a callback added, the gate opened
+    ["set", e]                  ["sleep", ms]
+    ["drain"]                   open every gate, wait until every future so far is done
+                                and every callback registered so far has returned
+    ["map", spec]               see run_map
+    ["wait_all", refs]          ["wait_first", refs]         ["as_completed", refs]
+    ["resize", min_workers]     gothreads: resize(max_workers unchanged, min_workers);
+                                the stdlib: nothing (outcomes cannot differ)
+    ["thread", ops]             another submitting thread runs ops (submit, result, map)
+                                now; it is joined before shutdown
+"""
+import concurrent.futures as cf
+import functools
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+WAIT = float(os.environ.get("GOTHREADS_FUZZ_WAIT", "0.4"))  # a bounded wait, seconds
+N_EVENTS = 4
+STDLIB_HAS_BUFFERSIZE = sys.version_info >= (3, 14)
+
+
+# ---- the interpreter (runs in a child) ---------------------------------------------------
+
+def outcome(fut, timeout):
+    """What result(timeout) shows, as data."""
+    try:
+        return ["ok", fut.result(timeout)]
+    except cf.CancelledError:
+        return "cancelled"
+    except cf.TimeoutError:
+        return "timeout"
+    except BaseException as exc:
+        return ["exc", type(exc).__name__]
+
+
+def final_state(fut):
+    if fut.cancelled():
+        return "cancelled"
+    if not fut.done():
+        return "pending"
+    return outcome(fut, 0)
+
+
+def budget(prog):
+    """Seconds in which every future of a correct run completes: each blocking step is
+    bounded by WAIT, and at worst they all run one after another."""
+    text = json.dumps(prog)
+    blocking = text.count('"wait"') + text.count('"sub"') + text.count('"wait_')
+    for spec in _map_specs(prog["ops"]):
+        blocking += spec["pairs"] + 1
+    sleeps = text.count('"sleep"') * 0.1
+    return 2.0 + WAIT * blocking * 1.5 + sleeps
+
+
+def _map_specs(ops):
+    for op in ops:
+        if op[0] == "map":
+            yield op[1]
+        elif op[0] == "thread":
+            yield from _map_specs(op[1])
+
+
+class Run:
+    """One program on one executor class ("stdlib" or "gothreads")."""
+
+    def __init__(self, prog, impl):
+        self.prog, self.impl = prog, impl
+        self.obs = {}
+        self.events = [threading.Event() for _ in range(N_EVENTS)]
+        self.futures = {}        # name -> Future, every future the program made
+        self.main = []           # the main thread's futures, in submit order
+        self.cb_order = {}       # future name -> callback ids, in the order they ran
+        self.cb_obs = {}         # callback id -> its observations
+        self.cb_registered = 0
+        self.cb_returned = 0
+        self.lock = threading.Lock()
+        self.cancels = []        # (future name, what cancel() returned)
+        self.cancelling = False
+        self.gates = {}          # future name -> the Event its task starts by waiting for
+        self.limit = budget(prog)
+        if impl == "gothreads":
+            import gothreads
+            self.gothreads = gothreads
+            self.ex = gothreads.ThreadPoolExecutor(prog["workers"])
+        else:
+            self.ex = cf.ThreadPoolExecutor(prog["workers"])
+
+    # -- bodies (on workers, or in callbacks) ----------------------------------------
+
+    def steps(self, body, out):
+        for step in body:
+            kind = step[0]
+            if kind == "ret":
+                out.append(step[1])
+            elif kind == "raise":
+                raise ValueError(step[1])
+            elif kind == "sleep":
+                time.sleep(step[1] / 1000)
+            elif kind == "set":
+                self.events[step[1]].set()
+            elif kind == "wait":
+                out.append(["@wait", "ok" if self.events[step[1]].wait(WAIT) else "timeout"])
+            elif kind == "sub":
+                if self.cancelling:
+                    # shutdown(cancel_futures=True) has begun: the stdlib's runs the
+                    # cancelled futures' callbacks holding the lock submit takes, so a
+                    # callback's submit deadlocks there.  Not made, on either side.
+                    out.append(["@sub", "RuntimeError"])
+                    continue
+                try:
+                    f = self.ex.submit(self.task, step[1])
+                except RuntimeError:
+                    out.append(["@sub", "RuntimeError"])
+                else:
+                    out.append(["@sub", outcome(f, WAIT)])
+            elif kind == "gate":  # a gated task waits until the program opens it
+                self.gates[step[1]].wait(self.limit)
+            elif kind == "exit":
+                if self.impl == "gothreads":
+                    self.gothreads.exit_thread()
+            else:
+                raise AssertionError(f"unknown step {step!r}")
+        return out
+
+    def task(self, body):
+        return self.steps(body, [])
+
+    def callback(self, name, cid, body, fut):
+        try:
+            with self.lock:
+                self.cb_order.setdefault(name, []).append(cid)
+                out = self.cb_obs[cid] = []
+            self.steps(body, out)
+        finally:
+            with self.lock:
+                self.cb_returned += 1
+
+    # -- the program -------------------------------------------------------------------
+
+    def warm(self):
+        """Start exactly `workers` workers on both sides: the stdlib starts threads
+        lazily and counts idle ones loosely, so without this how many it has -- and
+        whether a task waiting on another one can ever see it run -- depends on
+        timing.  With every worker started, both are N workers and one FIFO queue."""
+        n = self.prog["workers"]
+        barrier = threading.Barrier(n)
+        fs = [self.ex.submit(barrier.wait, 10) for _ in range(n)]
+        self.obs["warm"] = sorted(str(type(f.exception(30))) for f in fs)
+
+    def submit(self, name, body, owner):
+        f = self.ex.submit(self.task, body)
+        self.futures[name] = f
+        owner.append(name)
+
+    def ref(self, owner, r):
+        return owner[r % len(owner)] if owner else None
+
+    def do(self, i, op, owner, prefix):
+        kind = op[0]
+        key = f"{prefix}{i}:{kind}"
+        if kind == "submit":
+            name = f"{prefix}f{len(owner)}"
+            if len(op) > 2 and op[2]:
+                self.gates[name] = threading.Event()
+                self.submit(name, [["gate", name]] + op[1], owner)
+            else:
+                self.submit(name, op[1], owner)
+        elif kind == "submit_cb":  # add_done_callback to a task known to be running
+            self.do(i, ["submit", op[1], True], owner, prefix)
+            self.do(i, ["cb", -1, op[2]], owner, prefix)
+            self.do(i, ["open", -1], owner, prefix)
+        elif kind == "open":
+            name = self.ref(owner, op[1])
+            if name in self.gates:
+                self.gates[name].set()
+        elif kind == "cb":
+            name = self.ref(owner, op[1])
+            if name is not None:
+                gate = self.gates.get(name)
+                if gate is None or gate.is_set():
+                    # Whether a callback runs here or on the worker would be the race
+                    # of the task with this thread: settled, the task ends first.
+                    cf.wait([self.futures[name]], self.limit)
+                with self.lock:
+                    self.cb_registered += 1
+                self.futures[name].add_done_callback(
+                    functools.partial(self.callback, name, f"{prefix}cb{i}", op[2]))
+        elif kind == "result":
+            name = self.ref(owner, op[1])
+            if name is not None:
+                self.obs[key] = [name, outcome(self.futures[name], self.limit)]
+        elif kind == "cancel":
+            name = self.ref(owner, op[1])
+            if name is not None:
+                self.obs[key] = [name, self.futures[name].cancel()]
+                self.cancels.append((name, self.obs[key][1]))
+        elif kind == "set":
+            self.events[op[1]].set()
+        elif kind == "sleep":
+            time.sleep(op[1] / 1000)
+        elif kind == "drain":
+            self.drain(owner)
+        elif kind == "map":
+            self.obs.update(self.run_map(key, op[1]))
+        elif kind in ("wait_all", "wait_first", "as_completed"):
+            names = sorted({self.ref(owner, r) for r in op[1]} - {None})
+            fs = {self.futures[n]: n for n in names}
+            if kind == "as_completed":
+                got = [[fs[f], final_state(f)] for f in cf.as_completed(fs, self.limit)]
+                self.obs[key] = sorted(got)  # the order is the workers' race
+            else:
+                when = cf.ALL_COMPLETED if kind == "wait_all" else cf.FIRST_COMPLETED
+                done, not_done = cf.wait(fs, self.limit, when)
+                if kind == "wait_all":
+                    self.obs[key] = [sorted(fs[f] for f in done), sorted(fs[f] for f in not_done)]
+                else:  # which one came first is a race; that one did, and the split
+                    self.obs[key] = [bool(done) or not fs, all(f.done() for f in done),
+                                     len(done) + len(not_done) == len(fs)]
+        elif kind == "resize":
+            if self.impl == "gothreads":
+                self.ex.resize(min_workers=min(op[1], self.prog["workers"]))
+        elif kind == "thread":
+            t = threading.Thread(target=self.thread_body, args=(op[1], f"t{i}."))
+            t.start()
+            self.threads.append(t)
+        else:
+            raise AssertionError(f"unknown op {op!r}")
+
+    def thread_body(self, ops, prefix):
+        owner = []
+        try:
+            for i, op in enumerate(ops):
+                self.do(i, op, owner, prefix)
+        except BaseException as exc:  # recorded: the comparison shows it
+            self.obs[prefix + "error"] = type(exc).__name__
+
+    def open_gates(self):
+        for gate in list(self.gates.values()):
+            gate.set()
+
+    def drain(self, owner=None):
+        self.open_gates()
+        cf.wait(list(self.futures.values()), self.limit)
+        deadline = time.monotonic() + self.limit
+        while self.cb_returned < self.cb_registered and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def run_map(self, key, spec):
+        """map over range(n): item i < 2*pairs even waits for the event item i+1 sets
+        (each pair its own events); item raise_at raises; with timeout "tiny", item 0
+        sleeps long past it.  Observes each item yielded and how the iteration ended."""
+        n, pairs = spec["n"], spec["pairs"]
+        evs = [threading.Event() for _ in range(2 * pairs)]
+        tiny = spec["timeout"] == "tiny"
+
+        def item(i):
+            if i == spec["raise_at"]:
+                raise ValueError(i)
+            if tiny and i == 0:
+                time.sleep(0.5)
+            if spec["sleep"]:
+                time.sleep(spec["sleep"] / 1000)
+            if i < 2 * pairs:
+                if i % 2 == 0:
+                    return ["@wait", "ok" if evs[i + 1].wait(WAIT) else "timeout"]
+                evs[i].set()
+            return i * i
+
+        kw = {}
+        if spec["timeout"] is not None:
+            kw["timeout"] = 0.05 if tiny else self.limit
+        if spec["buffersize"] is not None and (self.impl == "gothreads" or STDLIB_HAS_BUFFERSIZE):
+            kw["buffersize"] = spec["buffersize"]
+        obs = {}
+        it = self.ex.map(item, range(n), **kw)
+        got = 0
+        try:
+            for value in it:
+                obs[f"{key}[{got}]"] = value
+                got += 1
+                if spec["take"] is not None and got >= spec["take"]:
+                    break
+            end = ["stop", got]
+        except BaseException as exc:
+            end = ["raise", type(exc).__name__, got]
+        finally:
+            it.close()
+        obs[key + ".end"] = end
+        return obs
+
+    def run(self):
+        self.threads = []
+        self.warm()
+        try:
+            for i, op in enumerate(self.prog["ops"]):
+                self.do(i, op, self.main, "")
+        except BaseException as exc:
+            self.obs["error"] = type(exc).__name__
+        self.open_gates()
+        for t in self.threads:
+            t.join(self.limit)
+            if t.is_alive():
+                self.obs["thread-alive"] = True
+        wait, cancel, drain = self.prog["shutdown"]
+        if drain:  # every task and callback done first: nothing races the shutdown
+            self.drain(self.main)
+        self.cancelling = cancel
+        self.ex.shutdown(wait=wait, cancel_futures=cancel)
+        self.obs["shutdown"] = "returned"
+        cf.wait(list(self.futures.values()), self.limit)
+        deadline = time.monotonic() + self.limit
+        while self.cb_returned < self.cb_registered and time.monotonic() < deadline:
+            time.sleep(0.001)
+        for name, f in self.futures.items():
+            self.obs[f"state {name}"] = final_state(f)
+        for name in self.futures:
+            self.obs[f"callbacks {name}"] = self.cb_order.get(name, [])
+        # cancel() returned True exactly for the futures that end cancelled
+        self.obs["cancels consistent"] = all(
+            self.futures[n].cancelled() == ret for n, ret in self.cancels)
+        for cid, out in self.cb_obs.items():
+            self.obs[f"callback {cid}"] = out
+        return json.loads(json.dumps(self.obs))  # canonical: JSON data only
+
+
+def run_program(prog, impl):
+    return Run(prog, impl).run()
+
+
+def serve(impl):
+    """The child: one program per line of stdin, its trace per line of stdout.  Each
+    program is announced on stderr first, and a hang dumps every thread's stack."""
+    import faulthandler
+    if impl == "gothreads":
+        import gothreads  # noqa: F401  (imported before the first program is timed)
+    for line in sys.stdin:
+        prog = json.loads(line)
+        print("PROGRAM " + line.strip(), file=sys.stderr, flush=True)
+        faulthandler.dump_traceback_later(budget(prog) * 2 + 20, exit=True)
+        trace = run_program(prog, impl)
+        faulthandler.cancel_dump_traceback_later()
+        sys.stdout.write(json.dumps(trace) + "\n")
+        sys.stdout.flush()
+
+
+# ---- children (in the parent) ----------------------------------------------------------
+
+class Hang(Exception):
+    pass
+
+
+class Child:
+    """A child interpreter that runs programs on one executor class."""
+
+    def __init__(self, impl):
+        self.impl = impl
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--serve", self.impl],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
+            text=True, bufsize=1, env=env, cwd=ROOT)
+
+    def send(self, prog):
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        self.proc.stdin.write(json.dumps(prog) + "\n")
+        self.proc.stdin.flush()
+
+    def receive(self, timeout):
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout
+        while True:
+            left = deadline - time.monotonic()
+            ready = select.select([fd], [], [], max(0.0, left))[0] if left > 0 else []
+            if ready:
+                line = fd.readline()
+                if line:
+                    return json.loads(line)
+                self.proc.wait()
+                raise Hang(f"{self.impl} child died (exit status {self.proc.returncode})\n"
+                           + self.stderr_tail())
+            if left <= 0:
+                self.kill()
+                raise Hang(f"{self.impl} child did not finish the program in {timeout:.0f} s\n"
+                           + self.stderr_tail())
+
+    def stderr_tail(self):
+        self.err.seek(0)
+        return self.err.read()[-6000:]
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+# The side under test.  GOTHREADS_FUZZ_TARGET=stdlib runs the stdlib against itself: a
+# negative control, where any divergence is a false positive of the harness.
+TARGET = os.environ.get("GOTHREADS_FUZZ_TARGET", "gothreads")
+_children = {}
+
+
+def child(role):
+    if role not in _children:
+        _children[role] = Child("stdlib" if role == "stdlib" else TARGET)
+    return _children[role]
+
+
+def run_in_children(prog, roles):
+    """Run prog in the child of each role ("stdlib", "gothreads") at once:
+    {role: trace or Hang}."""
+    limit = budget(prog) * 2 + 30
+    for role in roles:
+        child(role).send(prog)
+    out = {}
+    for role in roles:
+        try:
+            out[role] = child(role).receive(limit)
+        except Hang as exc:
+            out[role] = exc
+    return out
+
+
+# ---- the comparison ----------------------------------------------------------------------
+
+def _steps_of(ops):
+    for op in ops:
+        for part in op[1:]:
+            if isinstance(part, list):
+                yield from _flatten(part)
+
+
+def _flatten(x):
+    if isinstance(x, list):
+        if x and isinstance(x[0], str):
+            yield x[0]
+        for y in x:
+            yield from _flatten(y)
+
+
+def lenient(prog):
+    """Programs in which the stdlib may or may not run some task: a cancel (it races
+    the task's start) of a task with effects, or shutdown(cancel_futures=True) (it races
+    the workers) not preceded by a drain.  Then what any task or callback saw of waits
+    and submits is not compared, only the futures' final states (each may also be
+    cancelled)."""
+    if prog["shutdown"][1] and not prog["shutdown"][2]:
+        return True
+    futures = [op for op in prog["ops"] if op[0] == "submit"]
+    for op in prog["ops"]:
+        if op[0] == "cancel" and futures:
+            body = futures[op[1] % len(futures)][1]
+            if {"set", "sub", "wait"} & set(_flatten(body)):
+                return True
+    return False
+
+
+def match(got, want, loose):
+    """Structural equality, except: a submit from a task or callback may meet the
+    program's final shutdown (RuntimeError) whenever that task may still run then; and
+    in a lenient program, wait and submit observations are not compared."""
+    if isinstance(got, list) and isinstance(want, list):
+        if got and want and got[0] == want[0] and got[0] in ("@wait", "@sub"):
+            if loose:
+                return True
+            if got[0] == "@sub" and "RuntimeError" in (got[1], want[1]):
+                return True
+        return len(got) == len(want) and all(match(a, b, loose) for a, b in zip(got, want))
+    return got == want
+
+
+def allowed_extra(prog, key, values, loose):
+    """Outcomes the stdlib allows that its runs may not have shown: a future that a
+    cancel may have hit (a cancel races the task's start), or any not yet done at
+    shutdown(cancel_futures=True), may end cancelled; cancel() may return either."""
+    targets = cancel_targets(prog)
+    if key.startswith("state "):
+        if loose or key.split(" ", 1)[1] in targets:
+            return ["cancelled"]
+    elif key.endswith(":result"):
+        return [[v[0], "cancelled"] for v in values if v[0] in targets]
+    elif key.endswith(":cancel"):
+        return [[v[0], not v[1]] for v in values]
+    elif key.endswith(":as_completed") and targets:
+        return ["*"]  # a cancelled future comes out of as_completed too
+    return []
+
+
+def cancel_targets(prog):
+    mains = sum(1 for op in prog["ops"] if op[0] == "submit")
+    return {f"f{op[1] % mains}" for op in prog["ops"] if op[0] == "cancel" and mains}
+
+
+def compare(prog, stdlib_traces, trace):
+    """The keys where `trace` shows what no stdlib trace (nor rule) allows:
+    [(key, gothreads' value, the stdlib's values)]."""
+    diffs = []
+    for key in sorted(set(trace) | set().union(*stdlib_traces)):
+        # a map's items wait on the map's own events: no cancel of a task touches them
+        loose = lenient(prog) and ":map" not in key
+        want = [t[key] for t in stdlib_traces if key in t]
+        absent = len(want) < len(stdlib_traces)
+        if key not in trace:
+            if not absent:
+                diffs.append((key, "<absent>", want))
+            continue
+        got = trace[key]
+        allowed = want + allowed_extra(prog, key, want, loose)
+        if "*" in allowed or any(match(got, w, loose) for w in allowed):
+            continue
+        diffs.append((key, got, want))
+    return diffs
+
+
+# ---- the generators (Hypothesis) -----------------------------------------------------------
+
+def programs(maps=True):
+    """A Hypothesis strategy for programs (with map operations or without).  Small pools (1-3 workers), events set and
+    waited on by tasks, callbacks and the main thread, callbacks and tasks that submit
+    and wait, maps long enough for gothreads to batch them, other submitting threads."""
+    from hypothesis import strategies as st
+
+    ev = st.integers(0, N_EVENTS - 1)
+
+    def bodies(depth, callback=False):
+        leaves = [
+            st.tuples(st.just("ret"), st.integers(0, 9)),
+            st.tuples(st.just("raise"), st.integers(0, 9)),
+            st.tuples(st.just("sleep"), st.sampled_from([0, 1, 5, 20])),
+            st.tuples(st.just("set"), ev),
+            st.tuples(st.just("wait"), ev),
+        ]
+        if not callback:
+            leaves.append(st.just(("exit",)))
+        if depth > 0:
+            leaves.append(st.tuples(st.just("sub"), bodies(depth - 1)))
+        return st.lists(st.one_of(leaves).map(list), min_size=1, max_size=3)
+
+    @st.composite
+    def map_spec(draw, workers, plain=False):
+        # "batched": long enough that gothreads may pack items into chunks (64 per
+        # worker), with the plain call (no timeout, no buffersize) most of the time.
+        batched = draw(st.booleans())
+        if batched:
+            n = draw(st.sampled_from([64 * workers + 2, 200]))
+        else:
+            n = draw(st.sampled_from([0, 1, 2, 5, 8]))
+        pairs = 0
+        if workers >= 2 and n >= 2 and not plain:
+            pairs = draw(st.sampled_from(sorted({0, 1, 2, n // 2})))
+        plain_call = batched and draw(st.booleans())
+        timeout = None if plain_call or not n else draw(st.sampled_from([None, "long", "tiny"]))
+        take = None
+        if pairs == 0 and n:
+            take = draw(st.one_of(st.none(), st.integers(1, n)))
+        return {
+            "n": n, "pairs": pairs, "timeout": timeout,
+            "raise_at": draw(st.one_of(st.none(), st.integers(0, max(0, n - 1)))),
+            "sleep": draw(st.sampled_from([0, 1])) if n <= 8 else 0,
+            # below 3.14 the stdlib has no buffersize: it runs a plain map, and
+            # buffersize >= 2 keeps each pair's second item submitted in time
+            "buffersize": None if plain_call else draw(st.sampled_from([None, 2, 3, 50])),
+            "take": take,
+        }
+
+    @st.composite
+    def program(draw):
+        workers = draw(st.integers(1, 3))
+        refs = st.one_of(st.just(-1), st.integers(0, 7))  # -1: the latest future
+        thread_op = st.one_of(
+            st.tuples(st.just("submit"), st.lists(st.one_of(
+                st.tuples(st.just("ret"), st.integers(0, 9)),
+                st.tuples(st.just("raise"), st.integers(0, 9)),
+                st.tuples(st.just("sleep"), st.sampled_from([0, 1, 5])),
+                st.just(("exit",)),
+                st.tuples(st.just("sub"), st.just([["ret", 7]])),
+            ).map(list), min_size=1, max_size=3)),
+            st.tuples(st.just("result"), refs),
+            *[st.tuples(st.just("map"), map_spec(workers, plain=True))] * maps,
+        ).map(list)
+        # A task that is still running when callbacks are added to it, and callbacks
+        # that submit and wait: how callbacks and the workers' loop interact.
+        cb_body = st.one_of(st.tuples(st.just("sub"), bodies(0)).map(lambda t: [list(t)]),
+                            bodies(1, callback=True))
+        op = st.one_of(
+            st.tuples(st.just("submit"), bodies(2)),
+            *[st.tuples(st.just("submit"), bodies(1), st.just(True))] * 2,  # gated
+            st.tuples(st.just("open"), refs),
+            *[st.tuples(st.just("submit_cb"), bodies(1), cb_body)] * 2,
+            st.tuples(st.just("cb"), refs, cb_body),
+            st.tuples(st.just("cb"), refs, cb_body),
+            st.tuples(st.just("result"), refs),
+            st.tuples(st.just("cancel"), refs),
+            st.tuples(st.just("set"), ev),
+            st.tuples(st.just("sleep"), st.sampled_from([1, 20, 100])),
+            st.just(("drain",)),
+            st.just(("drain",)),
+            *[st.tuples(st.just("map"), map_spec(workers))] * (3 if maps else 0),
+            st.tuples(st.sampled_from(["wait_all", "wait_first", "as_completed"]),
+                      st.lists(refs, min_size=1, max_size=4)),
+            st.tuples(st.just("resize"), st.integers(0, workers)),
+            st.tuples(st.just("thread"), st.lists(thread_op, min_size=1, max_size=4)),
+        ).map(list)
+        return {
+            "workers": workers,
+            "ops": draw(st.lists(op, min_size=1, max_size=8)),
+            "shutdown": draw(st.tuples(st.booleans(), st.booleans(), st.booleans()).map(list)),
+        }
+
+    return program()
+
+
+class Divergence(AssertionError):
+    pass
+
+
+def check(prog, reruns=3):
+    """Run prog on both sides; raise Divergence (with a reproducible report) when
+    gothreads shows what the stdlib does not allow.  A mismatch is confirmed before it
+    is reported: the stdlib runs `reruns` more times (its set of outcomes grows) and
+    gothreads once more, and both gothreads runs must be outside that set."""
+    first = run_in_children(prog, ["stdlib", "gothreads"])
+    if isinstance(first["gothreads"], Hang):
+        raise Divergence(report(prog, "gothreads hung or died", str(first["gothreads"])))
+    if isinstance(first["stdlib"], Hang):
+        raise Divergence(report(prog, "the STDLIB hung or died: a harness bug",
+                                str(first["stdlib"])))
+    stdlib = [first["stdlib"]]
+    diffs = compare(prog, stdlib, first["gothreads"])
+    if not diffs:
+        return
+    gts = [first["gothreads"]]
+    for k in range(reruns):
+        impls = ["stdlib", "gothreads"] if k == 0 else ["stdlib"]
+        more = run_in_children(prog, impls)
+        for impl, trace in more.items():
+            if isinstance(trace, Hang):
+                raise Divergence(report(prog, f"{impl} hung or died on a rerun", str(trace)))
+        stdlib.append(more["stdlib"])
+        if "gothreads" in more:
+            gts.append(more["gothreads"])
+    every = [compare(prog, stdlib, g) for g in gts]
+    if all(every):
+        lines = [f"  {key}: gothreads {json.dumps(got)}; the stdlib {json.dumps(want)}"
+                 for key, got, want in every[-1]]
+        raise Divergence(report(prog, f"gothreads differs from {len(stdlib)} stdlib runs "
+                                "(in each of its runs)", "\n".join(lines)))
+
+
+def report(prog, what, detail):
+    blob = json.dumps(prog, separators=(",", ":"))
+    return (f"{what}\n{detail}\nprogram = {prog!r}\n"
+            f"rerun: python tests/differential.py --replay '{blob}'")
+
+
+def main(argv):
+    if argv[:1] == ["--serve"]:
+        serve(argv[1])
+    elif argv[:1] == ["--run"]:
+        print(json.dumps(run_program(json.loads(argv[2]), argv[1]), indent=1))
+    elif argv[:1] == ["--replay"]:
+        prog = json.loads(argv[1])
+        try:
+            check(prog)
+        except Divergence as exc:
+            print(exc)
+            return 1
+        finally:
+            for c in _children.values():
+                c.kill()
+        print("no divergence")
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

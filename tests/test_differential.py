@@ -1,0 +1,46 @@
+"""The drop-in contract, tested differentially: random programs of executor operations
+(tests/differential.py) run on concurrent.futures.ThreadPoolExecutor and on
+gothreads.ThreadPoolExecutor, each in a child process with a time limit; gothreads
+must show nothing the stdlib does not allow.
+
+Two tests, so that one finding does not hide another: programs of futures (submit,
+callbacks, cancel, wait, as_completed, exit_thread, resize, submitting threads,
+shutdown), and the same with map.
+
+GOTHREADS_FUZZ_EXAMPLES sets how many programs each test runs (CI: the default;
+`make fuzz`: many).  GOTHREADS_FUZZ_TARGET=stdlib runs the stdlib against itself, a
+negative control: a failure there is a false positive of the harness.  A failure
+prints the program and a command that reruns it."""
+import os
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+import differential  # noqa: E402
+
+EXAMPLES = int(os.environ.get("GOTHREADS_FUZZ_EXAMPLES", "30"))
+
+settings.register_profile(
+    "differential", max_examples=EXAMPLES, deadline=None, database=None,
+    suppress_health_check=list(HealthCheck), print_blob=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def children():
+    yield
+    for c in differential._children.values():
+        c.kill()
+
+
+@settings(settings.get_profile("differential"))
+@given(differential.programs(maps=False))
+def test_futures_match_the_stdlib(prog):
+    differential.check(prog)
+
+
+@settings(settings.get_profile("differential"))
+@given(differential.programs(maps=True))
+def test_maps_match_the_stdlib(prog):
+    differential.check(prog)
