@@ -55,7 +55,6 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 WAIT = float(os.environ.get("GOTHREADS_FUZZ_WAIT", "0.4"))  # a bounded wait, seconds
 N_EVENTS = 4
@@ -400,13 +399,13 @@ class Child:
         self.proc = None
 
     def start(self):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        # The gothreads this interpreter imports (installed, or on PYTHONPATH): never
+        # the source tree, whose extensions may not be built.
         self.err = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--serve", self.impl],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
-            text=True, bufsize=1, env=env, cwd=ROOT)
+            text=True, bufsize=1, cwd=HERE)
 
     def send(self, prog):
         if self.proc is None or self.proc.poll() is not None:
