@@ -61,6 +61,24 @@ static void worker_sigmask(sigset_t *set)
         sigdelset(set, sync_signals[i]);
 }
 
+/* A new thread inherits its creator's signal mask, so the creator takes on the new
+ * thread's mask for the length of the create and then restores its own, as Go's
+ * newosproc does: the thread starts with the mask from its first instruction, and
+ * nothing runs on it first.  (pthread_attr_setsigmask_np says the same in the
+ * attribute, but needs glibc 2.32, and the wheel's floor would be 2.32.)  glibc's
+ * pthread_sigmask never blocks 32 and 33, so neither thread ever holds them blocked. */
+int gt_os_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*start)(void *),
+                         void *arg, const sigset_t *mask)
+{
+    sigset_t old;
+    int rc = pthread_sigmask(SIG_SETMASK, mask, &old);
+    if (rc != 0)
+        return -rc;
+    rc = pthread_create(th, attr, start, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return -rc;
+}
+
 int gt_os_newosproc(gt_m *mp, void *(*start)(void *))
 {
     pthread_attr_t attr;
@@ -70,16 +88,14 @@ int gt_os_newosproc(gt_m *mp, void *(*start)(void *))
         return -rc;
     /* Joinable, always: tryjoin is our only safe reuse point, and detaching after
      * create would be a use-after-free (Go #68850). */
-    rc = pthread_attr_setstack(&attr, (char *)mp->stack.map + (mp->stack.mapsize - mp->stack.size),
-                               mp->stack.size);
+    rc = -pthread_attr_setstack(&attr, (char *)mp->stack.map + (mp->stack.mapsize - mp->stack.size),
+                                mp->stack.size);
     if (rc == 0) {
         worker_sigmask(&mask);
-        rc = pthread_attr_setsigmask_np(&attr, &mask);
+        rc = gt_os_pthread_create(&mp->thread, &attr, start, mp, &mask);
     }
-    if (rc == 0)
-        rc = pthread_create(&mp->thread, &attr, start, mp);
     pthread_attr_destroy(&attr);
-    return -rc;
+    return rc;
 }
 
 int gt_os_tryjoin(gt_m *mp)

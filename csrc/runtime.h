@@ -7,6 +7,7 @@
 #define GOTHREADS_RUNTIME_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -123,6 +124,9 @@ void gt_stack_counts(uint64_t *mapped, uint64_t *cached, uint64_t *bytes, uint64
 void gt_stack_cache_release(void);
 
 /* ---- the OS layer (os_linux.c; os_darwin.c is the place for macOS) -------------------- */
+/* pthread_create, the new thread starting with *mask as its signal mask; -errno. */
+int gt_os_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*start)(void *),
+                         void *arg, const sigset_t *mask);
 /* Start mp's pthread on mp->stack, joinable, with the worker signal mask. */
 int gt_os_newosproc(gt_m *mp, void *(*start)(void *));
 /* 0 once the kernel is done with mp's thread and its stack, else -EBUSY. */

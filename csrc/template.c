@@ -118,11 +118,10 @@ static int template_start_locked(void)
     sigfillset(&all);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 << 10);
-    pthread_attr_setsigmask_np(&attr, &all);
-    rc = pthread_create(&th, &attr, template_main, NULL);
+    rc = gt_os_pthread_create(&th, &attr, template_main, NULL, &all);
     pthread_attr_destroy(&attr);
     if (rc)
-        return -rc;
+        return rc;
     pthread_setname_np(th, "gothreads-tmpl");
     tmpl.running = 1;
     return 0;

@@ -202,15 +202,25 @@ def test_python_m_exception_is_reported_not_lost(child):
 
 def test_workers_block_async_signals(child):
     # SIGINT must reach the main thread; glibc's 32/33 must never be blocked (setxid).
+    # The creator takes on the new thread's mask around the create: it must get its
+    # own back, and the template thread must start with everything blocked.
     child("""
-        import signal, threading
+        import os, signal, threading
         from gothreads import runtime
-        masks = []
-        def body():
-            with open("/proc/thread-self/status") as f:
+        def sigblk(status="/proc/thread-self/status"):
+            with open(status) as f:
                 for line in f:
                     if line.startswith("SigBlk:"):
-                        masks.append(int(line.split()[1], 16))
+                        return int(line.split()[1], 16)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+        before = sigblk()
+        masks, template = [], []
+        def body():
+            masks.append(sigblk())
+            for tid in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{tid}/comm") as f:
+                    if f.read().strip() == "gothreads-tmpl":
+                        template.append(sigblk(f"/proc/self/task/{tid}/status"))
         runtime.churn(3, kind="python", fn=body)
         assert len(masks) == 3
         for m in masks:
@@ -218,6 +228,11 @@ def test_workers_block_async_signals(child):
             assert m & (1 << (signal.SIGTERM - 1)), hex(m)
             assert not m & (1 << (signal.SIGSEGV - 1)), hex(m)
             assert not m & (1 << 31) and not m & (1 << 32), hex(m)  # signals 32, 33
+        assert sigblk() == before == 1 << (signal.SIGUSR2 - 1), (hex(sigblk()), hex(before))
+        assert template, "no template thread seen"
+        for m in template:
+            assert m & (1 << (signal.SIGINT - 1)) and m & (1 << (signal.SIGSEGV - 1)), hex(m)
+            assert not m & (1 << 31) and not m & (1 << 32), hex(m)
     """)
 
 
