@@ -229,10 +229,11 @@ def test_workers_block_async_signals(child):
             assert not m & (1 << (signal.SIGSEGV - 1)), hex(m)
             assert not m & (1 << 31) and not m & (1 << 32), hex(m)  # signals 32, 33
         assert sigblk() == before == 1 << (signal.SIGUSR2 - 1), (hex(sigblk()), hex(before))
+        # (not 32/33: glibc blocks every signal in a thread for the length of each
+        # pthread_create it makes, and the template may be caught making one)
         assert template, "no template thread seen"
         for m in template:
             assert m & (1 << (signal.SIGINT - 1)) and m & (1 << (signal.SIGSEGV - 1)), hex(m)
-            assert not m & (1 << 31) and not m & (1 << 32), hex(m)
     """)
 
 
