@@ -6,7 +6,10 @@ setuptools does not compile .S files, and the raw-M sources need flags of their 
 (no stack protector: a raw thread has no TCB to hold the canary), so build_ext is
 extended here.  Unsupported platforms fail at once with a clear message.
 
-GOTHREADS_DEBUG=1 builds with -O0 -g and assertions on.
+GOTHREADS_DEBUG=1 builds with -O0 -g and assertions on; other builds carry no debug
+information.
+GOTHREADS_TARGET_MACHINE=aarch64 (or x86_64) picks the sources for that machine instead
+of this one's, for a cross build (tools/build-wheels).
 """
 import os
 import platform
@@ -25,7 +28,7 @@ MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
 def platform_sources():
-    machine = platform.machine().lower()
+    machine = (os.environ.get("GOTHREADS_TARGET_MACHINE") or platform.machine()).lower()
     key = (sys.platform, MACHINE_ALIASES.get(machine, machine))
     if key not in PLATFORMS:
         supported = ", ".join(f"{os_}/{arch}" for os_, arch in PLATFORMS)
@@ -44,9 +47,20 @@ DEBUG = os.environ.get("GOTHREADS_DEBUG") == "1"
 # Hidden: the extension exports only its PyInit_* (PyMODINIT_FUNC says so), and every
 # call between runtime files is direct.  A call through the PLT could run ld.so's lazy
 # resolver on a raw M, which has no TCB (tests/test_build.py checks the built .so).
+# -g0: no debug information (what strip -g takes out, a fifth of the wheel's size),
+# rather than stripping at link time: zig's linker would take the symbol table too,
+# which tests/test_build.py reads.  These flags come after Python's own -g.
 CFLAGS = ["-std=gnu11", "-Wall", "-Wno-unused-function", "-fvisibility=hidden"] + (
-    ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O2"]
+    ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O2", "-g0"]
 )
+
+
+def long_description():
+    """README.md for the package index, less its image: the image is a path in this
+    tree, which an index cannot show, and there is no public address to give instead."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "README.md"), encoding="utf-8") as f:
+        return "".join(line for line in f if not line.startswith("!["))
 
 
 class BuildExt(build_ext):
@@ -91,4 +105,9 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+setup(
+    ext_modules=extensions(),
+    cmdclass={"build_ext": BuildExt},
+    long_description=long_description(),
+    long_description_content_type="text/markdown",
+)
