@@ -3,7 +3,20 @@
 ``gothreads.ThreadPoolExecutor`` (alias ``gothreads.Executor``) is a drop-in for
 ``concurrent.futures.ThreadPoolExecutor``; ``gothreads.runtime`` is the layer under it.
 """
-from gothreads import runtime
+import os as _os
+from importlib.util import find_spec as _find_spec
+
+# From a source tree that was never built, the compiled parts are missing and the first
+# import of one fails as a confusing "partially initialized module"; say what to do.
+if _find_spec("gothreads._runtime") is None or _find_spec("gothreads._pool") is None:
+    raise ImportError(
+        f"gothreads in {_os.path.dirname(__file__)} has no compiled extensions "
+        "(gothreads._runtime, gothreads._pool): build them with `pip install .` or "
+        "`make build`, or run Python from outside the source tree to use an installed "
+        "gothreads.")
+del _os, _find_spec
+
+from gothreads import runtime  # noqa: E402
 from gothreads.executor import BrokenThreadPool, ExecutorStats, ThreadPoolExecutor, exit_thread
 
 Executor = ThreadPoolExecutor
