@@ -179,7 +179,7 @@ def trace_burst(impl: str) -> None:
     import numpy  # before the first sample: its BLAS threads are not the pool's
 
     cls = scenarios.IMPLS[impl]
-    kwargs = {"idle_timeout": 0.5} if impl == "gothreads" else {}
+    kwargs: Dict[str, Any] = {"idle_timeout": 0.5} if impl == "gothreads" else {}
     samples = []
     stop = threading.Event()
     t0 = time.monotonic()

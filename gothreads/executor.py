@@ -26,9 +26,13 @@ import time
 import weakref
 from concurrent.futures import _base
 from concurrent.futures import thread as _stdlib_thread
-from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Set
+from typing import (Any, Callable, Iterable, Iterator, List, Literal, NamedTuple, Optional,
+                    Set, Tuple, TypeVar)
 
 from gothreads import _pool, _runtime
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 __all__ = ["ThreadPoolExecutor", "BrokenThreadPool", "ExecutorStats", "exit_thread"]
 
@@ -55,16 +59,16 @@ def _default_max_workers() -> int:
 
 def _lazy_list(slot: str) -> property:
     """A list attribute made on first use (gothreads._pool.future_list)."""
-    def get(self: Any) -> list:
+    def get(self: Any) -> List[Any]:
         return _pool.future_list(self, slot)
 
-    def set_(self: Any, value: list) -> None:
+    def set_(self: Any, value: List[Any]) -> None:
         setattr(self, slot, value)
 
     return property(get, set_)
 
 
-class _Future(Future):
+class _Future(Future[_T]):
     """The futures gothreads returns: a ``concurrent.futures.Future`` that is cheaper to
     make, complete and wait for.
 
@@ -87,13 +91,13 @@ class _Future(Future):
     def __init__(self) -> None:
         # Every attribute written without a lock exists from the start, so that no
         # such write allocates (see gothreads/_pool.pyx, futures).
-        self._gt_cond = None
-        self._gt_waiters = None
-        self._gt_callbacks = None
+        self._gt_cond: Any = None
+        self._gt_waiters: Optional[List[Any]] = None
+        self._gt_callbacks: Optional[List[Any]] = None
         self._gt_hot = False  # its task went to a worker that was awake (spin_for_result)
         self._state = _base.PENDING
-        self._result = None
-        self._exception = None
+        self._result: Any = None
+        self._exception: Optional[BaseException] = None
 
     def _set_condition(self, cond: Any) -> None:
         self._gt_cond = cond
@@ -103,7 +107,7 @@ class _Future(Future):
     _waiters = _lazy_list("_gt_waiters")
     _done_callbacks = _lazy_list("_gt_callbacks")
 
-    def add_done_callback(self, fn: Callable[[Future], object]) -> None:
+    def add_done_callback(self, fn: Callable[["Future[_T]"], object]) -> None:
         callbacks = self._done_callbacks
         if _pool.append_if_unfinished(self, callbacks, fn):
             return
@@ -121,10 +125,11 @@ class _Future(Future):
     def done(self) -> bool:
         return self._state in _DONE
 
-    def result(self, timeout: Optional[float] = None) -> Any:
+    def result(self, timeout: Optional[float] = None) -> _T:
         state = self._state
         if state == _base.FINISHED and self._exception is None:
-            return self._result
+            result: _T = self._result
+            return result
         if state in _UNFINISHED:
             return self._spin_then(Future.result, timeout)
         return Future.result(self, timeout)
@@ -134,8 +139,8 @@ class _Future(Future):
             return self._spin_then(Future.exception, timeout)
         return Future.exception(self, timeout)
 
-    def _spin_then(self, wait: Callable[["_Future", Optional[float]], Any],
-                   timeout: Optional[float]) -> Any:
+    def _spin_then(self, wait: Callable[["Future[_T]", Optional[float]], _R],
+                   timeout: Optional[float]) -> _R:
         token = _runtime.spin_for_result(self, timeout)
         try:
             if token is None:
@@ -177,11 +182,14 @@ class _Worker(threading.Thread):
     ``threading.current_thread()`` returns there; ``is_alive()`` and ``join()`` follow
     the M's life rather than threading's own bookkeeping."""
 
+    # threading.Thread's own, which typeshed does not declare.
+    _started: threading.Event
+
     def __init__(self, pool: _pool.Pool, slot: _pool.Slot) -> None:
         # Named when it joins the pool (Pool._enlist): the name holds its index.
         super().__init__(name=pool.prefix, daemon=False)
         self._pool = pool
-        self._slot = slot  # its state in the pool
+        self._slot: Optional[_pool.Slot] = slot  # its state in the pool
         self._done = threading.Event()
 
     def start(self) -> None:
@@ -206,21 +214,24 @@ class _Worker(threading.Thread):
 
     def _bootstrap_m(self) -> None:
         """The body of the worker's python M."""
+        slot = self._slot
+        assert slot is not None  # None only once this thread has ended
         try:
             self._register()
-            if threading._trace_hook:  # type: ignore[attr-defined]
-                sys.settrace(threading._trace_hook)  # type: ignore[attr-defined]
-            if threading._profile_hook:  # type: ignore[attr-defined]
-                sys.setprofile(threading._profile_hook)  # type: ignore[attr-defined]
+            # (typeshed declares these private hooks for some versions only)
+            if threading._trace_hook:  # type: ignore[attr-defined, unused-ignore]
+                sys.settrace(threading._trace_hook)  # type: ignore[attr-defined, unused-ignore]
+            if threading._profile_hook:  # type: ignore[attr-defined, unused-ignore]
+                sys.setprofile(threading._profile_hook)  # type: ignore[attr-defined, unused-ignore]
         except BaseException as exc:
             # It never became a worker: its first task goes to another one, or fails.
             LOGGER.critical("Exception starting a worker", exc_info=True)
-            item = self._pool.drop(self._slot)
+            item = self._pool.drop(slot)
             if item is not None and _pool.start_future(item[0]):
                 _pool.finish_future(item[0], exc, True)
             del exc, item
         else:
-            self._pool.worker_main(self._slot)
+            self._pool.worker_main(slot)
         finally:
             self._unregister()
 
@@ -275,18 +286,18 @@ def exit_thread() -> None:
     template thread).  Raises ``RuntimeError`` outside a gothreads worker.
     """
     w = threading.current_thread()
-    if not isinstance(w, _Worker) or w._done.is_set():
+    if not isinstance(w, _Worker) or w._done.is_set() or w._slot is None:
         raise RuntimeError("gothreads.exit_thread() must be called from a task running "
                            "on a gothreads ThreadPoolExecutor worker")
     w._slot.exit_after = True
 
 
-def _join_workers(pool: _pool.Pool, workers: List[threading.Thread],
+def _join_workers(pool: _pool.Pool, workers: List[_Worker],
                   deadline: Optional[float] = None) -> bool:
     """Join ``workers``, then every worker the pool started meanwhile (a worker that
     leaves through exit_thread() starts a replacement for the work still queued), until
     none is left or ``deadline`` (time.monotonic()) passes.  True when all have exited."""
-    joined: Set[threading.Thread] = set()
+    joined: Set[_Worker] = set()
     while workers:
         for w in workers:
             w.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
@@ -328,7 +339,7 @@ def _after_fork_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_child)
 
 
-def _result_or_cancel(fut: Future, timeout: Optional[float] = None) -> Any:
+def _result_or_cancel(fut: "Future[_T]", timeout: Optional[float] = None) -> _T:
     try:
         try:
             return fut.result(timeout)
@@ -375,14 +386,14 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
     """
 
     # Shared with the stdlib class, as in the stdlib: names ThreadPoolExecutor-N.
-    _counter = _stdlib_thread.ThreadPoolExecutor._counter
+    _counter = _stdlib_thread.ThreadPoolExecutor._counter  # type: ignore[attr-defined]
 
     def __init__(
         self,
         max_workers: Optional[int] = None,
         thread_name_prefix: str = "",
         initializer: Optional[Callable[..., object]] = None,
-        initargs: tuple = (),
+        initargs: Tuple[Any, ...] = (),
         *,
         min_workers: int = 0,
         idle_timeout: Optional[float] = 10.0,
@@ -409,31 +420,37 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         self._max_workers = max_workers
         self._thread_name_prefix = (thread_name_prefix or
                                     ("ThreadPoolExecutor-%d" % self._counter()))
-        self._initializer = initializer
+        # (typeshed types it -> None before 3.14)
+        self._initializer = initializer  # type: ignore[assignment, unused-ignore]
         self._initargs = initargs
         self._pool = _pool.Pool(max_workers, min_workers, idle_timeout, stack_size,
                                 self._thread_name_prefix, initializer, initargs,
                                 propagate_context, join_at_exit, _Future, _Worker)
         _pools.add(self._pool)
-        self._work_queue = _QueueView(self._pool)
+        self._work_queue = _QueueView(self._pool)  # type: ignore[assignment]  # a view of ours
         self._shutdown_lock = threading.Lock()
         # When the executor is dropped, its pool shuts down as the stdlib's does.
         pool = self._pool
-        self._pool_ref = weakref.ref(self, lambda _, pool=pool: pool.begin_shutdown(False))
+
+        def dropped(_: object) -> None:
+            pool.begin_shutdown(False)
+
+        self._pool_ref = weakref.ref(self, dropped)
 
     # -- what existing code reads ------------------------------------------------------
 
+    # Read-only views of the pool where the stdlib has attributes.
     @property
-    def _threads(self) -> Set[threading.Thread]:
+    def _threads(self) -> Set[threading.Thread]:  # type: ignore[override]
         """A snapshot of the live workers (started or starting)."""
         return set(self._pool.snapshot())
 
     @property
-    def _broken(self) -> Any:
+    def _broken(self) -> Any:  # type: ignore[override]
         return self._pool.broken
 
     @property
-    def _shutdown(self) -> bool:
+    def _shutdown(self) -> bool:  # type: ignore[override]
         return self._pool.shutdown
 
     # -- the Executor API ----------------------------------------------------------------
@@ -442,9 +459,9 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
     submit = _pool.submit
     submit.__doc__ = _base.Executor.submit.__doc__
 
-    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
+    def map(self, fn: Callable[..., _T], *iterables: Iterable[Any],
             timeout: Optional[float] = None, chunksize: int = 1,
-            buffersize: Optional[int] = None) -> Iterator[Any]:
+            buffersize: Optional[int] = None) -> Iterator[_T]:
         """Like :meth:`concurrent.futures.Executor.map`.  ``buffersize`` (as in Python
         3.14): when given, at most that many items are taken from the input ahead of the
         consumer, so an endless iterator works and memory stays bounded."""
@@ -468,14 +485,15 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
 
         # Yield must be hidden in closure so that the futures are submitted before the
         # first iterator value is required.
-        def result_iterator() -> Iterator[Any]:
+        def result_iterator() -> Iterator[_T]:
             try:
                 while fs:
                     if buffersize is not None:
                         executor = executor_ref()
-                        args = next(args_iter, None) if executor is not None else None
-                        if args is not None:
-                            fs.append(executor.submit(fn, *args))
+                        if executor is not None:
+                            args = next(args_iter, None)
+                            if args is not None:
+                                fs.append(executor.submit(fn, *args))
                         del executor
                     if timeout is None:
                         yield _result_or_cancel(fs.popleft())
@@ -487,7 +505,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
 
         return result_iterator()
 
-    def _map_batch(self, fn: Callable[..., Any], args_iter: Iterator[tuple]) -> Iterator[Any]:
+    def _map_batch(self, fn: Callable[..., _T], args_iter: Iterator[Tuple[Any, ...]]) -> Iterator[_T]:
         """map without a timeout or buffersize: one _pool.MapBatch, whose items are
         claimed one at a time by whichever of its runners is free (one runner per
         worker), so no item waits behind another while a worker is free, and no item
@@ -495,7 +513,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         ones before an input error still run), an exception is raised at its item's
         position, and closing the iterator keeps the items not yet started from running;
         ``chunksize`` means nothing for threads."""
-        items: List[tuple] = []
+        items: List[Tuple[Any, ...]] = []
         try:
             for args in args_iter:
                 items.append(args)
@@ -505,7 +523,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
                 batch.start(self.submit)
         del items
 
-        def result_iterator() -> Iterator[Any]:
+        def result_iterator() -> Iterator[_T]:
             try:
                 for i in range(batch.n):
                     yield batch.result(i)
@@ -516,7 +534,8 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
 
     map.__doc__ = _base.Executor.map.__doc__
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,
+    # Returns whether the workers are gone where the stdlib's returns None.
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,  # type: ignore[override]
                  timeout: Optional[float] = None) -> bool:
         """Like :meth:`concurrent.futures.Executor.shutdown`, plus ``timeout``: with
         ``wait=True``, wait at most ``timeout`` seconds for the workers (``None``: as long
@@ -571,7 +590,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
     def __enter__(self) -> "ThreadPoolExecutor":
         return self
 
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> Literal[False]:
         self.shutdown(wait=True)
         return False
 
@@ -583,7 +602,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         raise NotImplementedError("gothreads.ThreadPoolExecutor manages its own workers")
 
 
-def _check_min_workers(min_workers: Any, max_workers: Any) -> int:
+def _check_min_workers(min_workers: object, max_workers: Any) -> int:
     if isinstance(min_workers, bool) or not isinstance(min_workers, int):
         raise TypeError(f"min_workers must be an int, not {type(min_workers).__name__}")
     if min_workers < 0:
@@ -612,7 +631,7 @@ def _check_bool(value: Any, name: str) -> bool:
     return value
 
 
-def _check_stack_size(stack_size: Any) -> Optional[int]:
+def _check_stack_size(stack_size: object) -> Optional[int]:
     if stack_size is None:
         # threading.stack_size() as the stdlib's threads get it, within what an M's
         # stack can be (a larger one gets the largest: the user asked for no size).

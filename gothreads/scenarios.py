@@ -16,7 +16,7 @@ import random
 import statistics
 import threading
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Type
+from typing import Any, Awaitable, Callable, Dict, List, NamedTuple, Optional, Type
 
 import gothreads
 from gothreads import runtime
@@ -111,8 +111,11 @@ def _run_async(Executor: ExecutorType, n: int, to_thread: bool) -> Measure:
         loop = asyncio.get_running_loop()
         ex = Executor(4)
         loop.set_default_executor(ex)
-        call = (lambda: asyncio.to_thread(noop)) if to_thread else (
-            lambda: loop.run_in_executor(ex, noop))
+        call: Callable[[], Awaitable[None]]
+        if to_thread:
+            call = lambda: asyncio.to_thread(noop)
+        else:
+            call = lambda: loop.run_in_executor(ex, noop)
         for _ in range(max(100, n // 4)):
             await call()
         clock = Clock()
@@ -192,7 +195,7 @@ def clients(Executor: ExecutorType, n: int) -> Measure:
 NUMPY_CHUNK = 200_000
 
 
-def _sort_in_place(chunk) -> None:
+def _sort_in_place(chunk: Any) -> None:
     chunk.sort()  # numpy releases the GIL while it sorts
 
 
@@ -260,7 +263,7 @@ def burst_then_idle(Executor: ExecutorType, width: int = 64, idle: float = 1.0) 
     """``width`` blocking tasks at once, then ``idle`` seconds with nothing to do.
     gothreads pools get ``idle_timeout=idle/4``; their template thread leaves 0.5 s
     after the last worker, so ``idle`` should be 1 s or more."""
-    kwargs = {"idle_timeout": idle / 4} if Executor is gothreads.ThreadPoolExecutor else {}
+    kwargs: Dict[str, Any] = {"idle_timeout": idle / 4} if Executor is gothreads.ThreadPoolExecutor else {}
     before = os_threads()
     ex = Executor(width, **kwargs)
     gate = threading.Barrier(width + 1)
