@@ -11,6 +11,11 @@
 #   make sanitize   the C-level test under ASan+UBSan, then under TSan
 #   make cross-test the C-level test and its negative control for aarch64 under qemu
 #   make fuzz       the differential harness (tests/differential.py) with many programs
+#   make typecheck  mypy --strict on the package and the typing test (tests/typing), for 3.9 and 3.14
+#   make dist-check the sdist, and a wheel built from it alone in a clean folder, installed
+#   make wheel-check one manylinux wheel (x86-64, $(PY)) built with zig, checked and tested
+#   make wheels     the manylinux wheels, CPython 3.9-3.14, x86-64 and aarch64, into wheelhouse/
+#                   (not part of check: about 10 minutes)
 #   make bench      the pytest-benchmark suites against the stdlib executor (JSON in bench/results)
 #   make demo       venv + install + python -m gothreads (the main job)
 #   make check      everything CI runs
@@ -45,7 +50,8 @@ QEMU_CYCLES ?= 4000
 TSAN_CYCLES ?= 20000
 OUT = build/ctest
 
-.PHONY: build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools
+.PHONY: build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools \
+	typecheck wheel-tools sdist dist-check wheel-check wheels
 
 build:
 	python setup.py build_ext --inplace
@@ -147,7 +153,79 @@ demo: venv-$(PY)
 tools:
 	@tools/ensure-debs gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static debootstrap binutils
 
-check: tools test conformance ctest sanitize cross-test
+# Types: what users' type checkers see (gothreads/*.pyi, the annotations).  The last
+# mypy that can check for 3.9; tests/typing holds the expectations, errors included.
+MYPY = mypy==1.19.1
+typecheck: venv-$(PY)
+	$(call VENV,$(PY))/bin/python -m pip install -q '$(MYPY)'
+	for v in 3.9 3.14; do \
+	    $(call VENV,$(PY))/bin/python -m mypy --python-version $$v -p gothreads && \
+	    $(call VENV,$(PY))/bin/python -m mypy --python-version $$v tests/typing || exit 1; \
+	done
+
+# Packaging.  The tools (build, auditwheel, zig's C compiler from PyPI) in a venv of their own.
+TOOLS_VENV = .venv/wheel-tools
+TOOLS_PY = $(TOOLS_VENV)/bin/python
+export ZIG_PYTHON = $(abspath $(TOOLS_PY))
+SDIST = dist/gothreads-$(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' gothreads/__init__.py).tar.gz
+
+wheel-tools:
+	@test -x $(TOOLS_PY) || $(call pyexe,$(PY)) -m venv $(TOOLS_VENV)
+	$(TOOLS_PY) -m pip install -q build auditwheel ziglang
+
+sdist: wheel-tools
+	rm -rf dist
+	$(TOOLS_PY) -m build --sdist -o dist .
+
+# The sdist alone is enough: it is unpacked in a clean folder, a wheel built there and
+# installed in a fresh venv, away from this tree.
+FROMSDIST = build/fromsdist
+dist-check: sdist
+	rm -rf $(FROMSDIST) && mkdir -p $(FROMSDIST)
+	tar -xzf $(SDIST) -C $(FROMSDIST)
+	cd $(FROMSDIST)/gothreads-* && $(abspath $(TOOLS_PY)) -m build --wheel -o $(abspath $(FROMSDIST))/wheel .
+	$(TOOLS_PY) tools/check-wheel --contents-only $(FROMSDIST)/wheel/*.whl
+	$(call pyexe,$(PY)) -m venv $(FROMSDIST)/venv
+	$(FROMSDIST)/venv/bin/python -m pip install -q $(FROMSDIST)/wheel/*.whl
+	cd $(FROMSDIST) && venv/bin/python -I -c 'import gothreads; \
+	    ex = gothreads.ThreadPoolExecutor(2); print(gothreads.__version__, ex.submit(pow, 2, 10).result())'
+
+# One manylinux wheel as make wheels builds them, checked (tag, symbols, contents) and
+# tested as a user gets it (tools/test-wheel): what check runs in place of the matrix.
+wheel-check: sdist
+	rm -rf build/wheel-check
+	tools/build-wheel $(SDIST) $(call pyexe,$(PY)) x86_64 build/wheel-check
+	$(TOOLS_PY) tools/check-wheel build/wheel-check/*.whl
+	tools/test-wheel $(call pyexe,$(PY)) build/wheel-check/*.whl
+
+# The wheels.  x86-64 with each pyenv CPython, 3.14 in the sid chroot; aarch64
+# cross-compiled with each version's arm64 headers from Debian (tools/debian-arm64):
+# bullseye has 3.9, bookworm 3.11, sid 3.13 and 3.14.  Debian ships no 3.10 or 3.12 for
+# arm64, so those two aarch64 wheels are not built here.
+WHEEL_PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
+ARM64_SUITES = 3.9:bullseye 3.11:bookworm 3.13:sid 3.14:sid
+ARM64 = /var/cache/gothreads/arm64
+arm64inc = $(ARM64)/$(1)/usr/include/python$(2)
+wheels: sdist tools
+	rm -rf wheelhouse
+	for v in $(WHEEL_PYTHONS); do \
+	    tools/build-wheel $(SDIST) $$(tools/find-python $$v) x86_64 wheelhouse || exit 1; done
+	# (3.9's Python.h includes crypt.h, which glibc 2.17's headers in zig do not have)
+	for vs in $(ARM64_SUITES); do v=$${vs%%:*}; s=$${vs#*:}; \
+	    tools/debian-arm64 $$s $(ARM64)/$$s libpython$$v-dev libcrypt-dev || exit 1; done
+	for vs in $(filter-out 3.14:%,$(ARM64_SUITES)); do v=$${vs%%:*}; s=$${vs#*:}; \
+	    tools/build-wheel $(SDIST) $$(tools/find-python $$v) aarch64 wheelhouse \
+	        $(ARM64)/$$s/usr/include/python$$v || exit 1; done
+	rm -rf /var/cache/gothreads/sid/opt/arm64-include
+	cp -r $(ARM64)/sid/usr/include /var/cache/gothreads/sid/opt/arm64-include
+	tools/chroot-run 3.14 'pip install -q build ziglang && python -m build -q --sdist -o /tmp/sdist . && \
+	    ZIG_PYTHON=python tools/build-wheel /tmp/sdist/*.tar.gz python x86_64 wheelhouse && \
+	    ZIG_PYTHON=python tools/build-wheel /tmp/sdist/*.tar.gz python aarch64 wheelhouse /opt/arm64-include/python3.14'
+	cp /var/cache/gothreads/sid/src/wheelhouse/*.whl wheelhouse/
+	$(TOOLS_PY) tools/check-wheel wheelhouse/*.whl
+	ls -l wheelhouse
+
+check: tools test conformance ctest sanitize cross-test typecheck dist-check wheel-check
 
 clean:
-	rm -rf build .venv bench/results gothreads/*.so gothreads/_runtime.c *.egg-info
+	rm -rf build dist wheelhouse .venv bench/results gothreads/*.so gothreads/_runtime.c gothreads/_pool.c *.egg-info
