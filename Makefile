@@ -218,8 +218,12 @@ wheels: sdist tools
 	        $(ARM64)/$$s/usr/include/python$$v || exit 1; done
 	rm -rf /var/cache/gothreads/sid/opt/arm64-include
 	cp -r $(ARM64)/sid/usr/include /var/cache/gothreads/sid/opt/arm64-include
+	# (Debian's pyconfig.h includes the x86-64 one from /usr/include, which zig must not
+	# search: its glibc headers are 2.17's; so both are copied to a folder of their own)
 	tools/chroot-run 3.14 'pip install -q build ziglang && python -m build -q --sdist -o /tmp/sdist . && \
-	    ZIG_PYTHON=python tools/build-wheel /tmp/sdist/*.tar.gz python x86_64 wheelhouse && \
+	    rm -rf /tmp/inc && mkdir -p /tmp/inc/x86_64-linux-gnu && cp -r /usr/include/python3.14 /tmp/inc/ && \
+	    cp -r /usr/include/x86_64-linux-gnu/python3.14 /tmp/inc/x86_64-linux-gnu/ && \
+	    ZIG_PYTHON=python tools/build-wheel /tmp/sdist/*.tar.gz python x86_64 wheelhouse /tmp/inc/python3.14 && \
 	    ZIG_PYTHON=python tools/build-wheel /tmp/sdist/*.tar.gz python aarch64 wheelhouse /opt/arm64-include/python3.14'
 	cp /var/cache/gothreads/sid/src/wheelhouse/*.whl wheelhouse/
 	$(TOOLS_PY) tools/check-wheel wheelhouse/*.whl
