@@ -68,10 +68,12 @@ def loadavg() -> Optional[float]:
 def medians(ms: List[scenarios.Measure], latency: bool) -> Dict[str, float]:
     """The medians of a scenario's rounds: 'time' is the wall time per operation, or
     the p50 latency for a request-shaped load."""
-    out = {"time": statistics.median(m.p50 if latency else m.wall for m in ms),
-           "cpu": statistics.median(m.cpu for m in ms)}
+    def med(key: str) -> float:
+        return statistics.median(float(getattr(m, key)) for m in ms)
+
+    out = {"time": med("p50" if latency else "wall"), "cpu": med("cpu")}
     if latency:
-        out["p99"] = statistics.median(m.p99 for m in ms)
+        out["p99"] = med("p99")
     return out
 
 
