@@ -226,6 +226,7 @@ wheels: sdist tools
 	    ZIG_PYTHON=python tools/build-wheel /tmp/sdist/*.tar.gz python x86_64 wheelhouse /tmp/inc/python3.14 && \
 	    ZIG_PYTHON=python tools/build-wheel /tmp/sdist/*.tar.gz python aarch64 wheelhouse /opt/arm64-include/python3.14'
 	cp /var/cache/gothreads/sid/src/wheelhouse/*.whl wheelhouse/
+	$(TOOLS_PY) tools/strip-wheel wheelhouse/*.whl
 	$(TOOLS_PY) tools/check-wheel wheelhouse/*.whl
 	ls -l wheelhouse
 
