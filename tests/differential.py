@@ -503,6 +503,28 @@ def lenient(prog):
     return False
 
 
+def _blocking_bodies(x):
+    """How many bodies (a task's or callback's list of steps) in x block: wait for an
+    event, or submit and wait.  Each holds a worker while it blocks."""
+    n = 0
+    if isinstance(x, list):
+        if x and all(isinstance(s, list) and s and isinstance(s[0], str) for s in x):
+            n += any(s[0] in ("wait", "sub") for s in x)
+        for y in x:
+            n += _blocking_bodies(y)
+    return n
+
+
+def starvable(prog):
+    """More bodies may block at once than there are workers: then whether a bounded
+    wait or a submit-and-wait times out depends on which task got a worker first, in
+    the stdlib too (a faster executor lands on the other side of that race), so wait
+    and submit observations outside maps are not compared.  A program with no more
+    blocking bodies than workers never starves a task that a free worker could run:
+    that is the case defect 1 (a callback's submit-and-wait) breaks."""
+    return _blocking_bodies(prog["ops"]) > prog["workers"]
+
+
 def match(got, want, loose):
     """Structural equality, except: a submit from a task or callback may meet the
     program's final shutdown (RuntimeError) whenever that task may still run then; and
@@ -546,6 +568,7 @@ def compare(prog, stdlib_traces, trace):
     for key in sorted(set(trace) | set().union(*stdlib_traces)):
         # a map's items wait on the map's own events: no cancel of a task touches them
         loose = lenient(prog) and ":map" not in key
+        waits_loose = loose or (starvable(prog) and ":map" not in key)
         want = [t[key] for t in stdlib_traces if key in t]
         absent = len(want) < len(stdlib_traces)
         if key not in trace:
@@ -554,7 +577,7 @@ def compare(prog, stdlib_traces, trace):
             continue
         got = trace[key]
         allowed = want + allowed_extra(prog, key, want, loose)
-        if "*" in allowed or any(match(got, w, loose) for w in allowed):
+        if "*" in allowed or any(match(got, w, waits_loose) for w in allowed):
             continue
         diffs.append((key, got, want))
     return diffs
