@@ -536,7 +536,7 @@ cdef class Pool:
         cdef Py_ssize_t pending
         cdef Slot new
         _begin()
-        pending = len(self.queue)
+        pending = len(self.queue) - self.waking  # woken workers take one item each
         while pending > 0 and self.idle:
             self._claim()
             pending -= 1
