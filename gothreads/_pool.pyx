@@ -499,7 +499,7 @@ cdef class Pool:
         if raise_orphan:
             self.submitted -= 1  # not accepted after all
             raise err
-        _fail_item(orphan, err)
+        fail_item(orphan, err)
         return False
 
     cpdef drop(self, Slot s):
@@ -778,7 +778,7 @@ cdef class Pool:
             t._done.set()
 
 
-cdef _fail_item(tuple item, err):
+cpdef fail_item(tuple item, err):
     """End an accepted item that no worker can run with ``err``."""
     fut = item[0]
     if _set_running(fut):

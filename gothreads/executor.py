@@ -227,8 +227,8 @@ class _Worker(threading.Thread):
             # It never became a worker: its first task goes to another one, or fails.
             LOGGER.critical("Exception starting a worker", exc_info=True)
             item = self._pool.drop(slot)
-            if item is not None and _pool.start_future(item[0]):
-                _pool.finish_future(item[0], exc, True)
+            if item is not None:
+                _pool.fail_item(item, exc)
             del exc, item
         else:
             self._pool.worker_main(slot)
