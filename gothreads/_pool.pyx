@@ -494,8 +494,7 @@ cdef class Pool:
             orphan = self.drop(s)
             if orphan is None:
                 return False
-            err = RuntimeError("can't start new thread")
-            err.__cause__ = exc
+            err = start_error(exc)
         if raise_orphan:
             self.submitted -= 1  # not accepted after all
             raise err
@@ -776,6 +775,13 @@ cdef class Pool:
         for t in threads:
             t._done = threading.Event()
             t._done.set()
+
+
+cpdef start_error(exc):
+    """The stdlib's error for a worker that could not start, caused by ``exc``."""
+    err = RuntimeError("can't start new thread")
+    err.__cause__ = exc
+    return err
 
 
 cpdef fail_item(tuple item, err):

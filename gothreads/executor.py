@@ -224,11 +224,16 @@ class _Worker(threading.Thread):
             if threading._profile_hook:  # type: ignore[attr-defined, unused-ignore]
                 sys.setprofile(threading._profile_hook)  # type: ignore[attr-defined, unused-ignore]
         except BaseException as exc:
-            # It never became a worker: its first task goes to another one, or fails.
-            LOGGER.critical("Exception starting a worker", exc_info=True)
+            # It never became a worker: its first task goes to another one, or fails
+            # as the stdlib's does when its worker cannot start.
+            # That comes before the report, which can fail the same way (out of memory).
             item = self._pool.drop(slot)
             if item is not None:
-                _pool.fail_item(item, exc)
+                _pool.fail_item(item, _pool.start_error(exc))
+            try:
+                LOGGER.critical("Exception starting a worker", exc_info=True)
+            except BaseException:
+                pass
             del exc, item
         else:
             self._pool.worker_main(slot)

@@ -211,14 +211,16 @@ def test_failed_start_fails_queued_tasks_not_strands_them(child, impl):
     # pending, and the executor works again once threads can start.
     out = run(child, impl, setup=START_FAILS, code='''
         ex = EX(max_workers=1, thread_name_prefix="w")
-        go = threading.Event()
+        running, go = threading.Event(), threading.Event()
         def a():
             exit_thread()
+            running.set()
             go.wait()
             return "a"
         fa = ex.submit(a)
         fb = ex.submit(lambda: "b")
         fc = ex.submit(lambda: "c")
+        running.wait(10)  # A's worker is up before the limit: only the next one fails
         starts_fail()
         go.set()
         out = [fa.result(timeout=10)]

@@ -795,8 +795,8 @@ def test_sigint_reaches_main_thread(child):
 
 def test_worker_that_fails_to_register_loses_no_task(monkeypatch):
     # A worker whose thread runs but cannot register with threading: its first task
-    # fails with the error (it never ran), the pool forgets it, and the next submit
-    # gets a fresh worker.
+    # fails with the stdlib's error for a worker that cannot start (caused by this
+    # one), the pool forgets it, and the next submit gets a fresh worker.
     from gothreads import executor as gx
 
     def boom(self):
@@ -805,8 +805,9 @@ def test_worker_that_fails_to_register_loses_no_task(monkeypatch):
     ex = gothreads.ThreadPoolExecutor(1, idle_timeout=None)
     monkeypatch.setattr(gx._Worker, "_register", boom)
     f = ex.submit(pow, 2, 2)
-    with pytest.raises(RuntimeError, match="cannot register"):
+    with pytest.raises(RuntimeError, match="can't start new thread") as err:
         f.result(timeout=10)
+    assert str(err.value.__cause__) == "cannot register"
     monkeypatch.undo()
     deadline = time.monotonic() + 10
     while ex.stats().workers and time.monotonic() < deadline:
@@ -814,6 +815,34 @@ def test_worker_that_fails_to_register_loses_no_task(monkeypatch):
     assert ex.stats().workers == 0
     assert ex.submit(pow, 3, 2).result(timeout=10) == 9
     assert ex.shutdown(timeout=10)
+
+
+def test_worker_that_fails_to_register_out_of_memory_loses_no_task(child):
+    # The same when memory runs out: reporting the failure (logging a traceback) fails
+    # too.  The task must still end and the pool forget the worker; before the pool
+    # handed the task back first, the report's own MemoryError left the task pending
+    # forever and interpreter exit waiting for a worker that was gone.
+    p = child("""
+        import gothreads
+        from gothreads import executor as gx
+        def boom(self):
+            raise MemoryError
+        def no_report(*a, **k):
+            raise MemoryError
+        ex = gothreads.ThreadPoolExecutor(1, idle_timeout=None)
+        real_register, real_critical = gx._Worker._register, gx.LOGGER.critical
+        gx._Worker._register, gx.LOGGER.critical = boom, no_report
+        f = ex.submit(pow, 2, 2)
+        try:
+            f.result(timeout=10)
+        except RuntimeError as e:
+            print("task ended:", e, "from", type(e.__cause__).__name__)
+        gx._Worker._register, gx.LOGGER.critical = real_register, real_critical
+        print("next task", ex.submit(pow, 3, 2).result(timeout=10))
+        print("shutdown", ex.shutdown(timeout=10))
+    """, timeout=60)
+    assert p.stdout.split("\n")[:3] == [
+        "task ended: can't start new thread from MemoryError", "next task 9", "shutdown True"]
 
 
 def test_thread_start_failure_loses_no_task(monkeypatch):
