@@ -10,6 +10,8 @@
 #   make ctest      the C-level runtime test, plain build
 #   make sanitize   the C-level test under ASan+UBSan, then under TSan
 #   make cross-test the C-level test and its negative control for aarch64 under qemu
+#   make dask-test  gothreads as the pool of a dask.distributed LocalCluster (the dask extra,
+#                   in its own venv: .venv/dask)
 #   make fuzz       the differential harness (tests/differential.py) with many programs
 #   make typecheck  mypy --strict on the package and the typing test (tests/typing), for 3.9 and 3.14
 #   make dist-check the sdist, and a wheel built from it alone in a clean folder, installed
@@ -25,6 +27,9 @@ PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
 # Versions whose pyenv build ships CPython's test package (3.11 and 3.12 do not).
 SUITE_PYTHONS ?= 3.13 3.10 3.9
 PY ?= 3.11
+# The Python of the dask test's own venv (distributed from PyPI).
+DASK_PY ?= 3.12
+DASK_VENV = .venv/dask
 # Versions pyenv does not have, run in a Debian sid chroot (tools/chroot-run).
 CHROOT_PYTHONS ?= 3.14
 NEXT_PYTHON ?= 3.15
@@ -50,7 +55,7 @@ QEMU_CYCLES ?= 4000
 TSAN_CYCLES ?= 20000
 OUT = build/ctest
 
-.PHONY: build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools \
+.PHONY: dask-test build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools \
 	typecheck wheel-tools sdist dist-check wheel-check wheels
 
 build:
@@ -79,6 +84,12 @@ chroot-conformance-%: tools
 # The next CPython: what fails there is reported, not a failure of check.
 check-next: tools
 	-tools/chroot-run $(NEXT_PYTHON) '$(CHROOT_INSTALL) && cd tests && python -m pytest -q -p no:cacheprovider . ; cd .. && python tests/conformance/run_cpython_suite.py $$(command -v python)' 
+
+dask-test:
+	@test -x $(DASK_VENV)/bin/python || $(call pyexe,$(DASK_PY)) -m venv $(DASK_VENV)
+	$(DASK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DASK_VENV)/bin/python -m pip install -q '.[test,dask]'
+	cd tests && GOTHREADS_REQUIRE_DASK=1 ../$(DASK_VENV)/bin/python -m pytest -q -p no:cacheprovider -s test_dask.py
 
 # CPython's own thread-pool tests with gothreads substituted (tests/conformance).
 conformance-%: venv-%
@@ -230,7 +241,7 @@ wheels: sdist tools
 	$(TOOLS_PY) tools/check-wheel wheelhouse/*.whl
 	ls -l wheelhouse
 
-check: tools test conformance ctest sanitize cross-test typecheck dist-check wheel-check
+check: tools test dask-test conformance ctest sanitize cross-test typecheck dist-check wheel-check
 
 clean:
 	rm -rf build dist wheelhouse .venv bench/results gothreads/*.so gothreads/_runtime.c gothreads/_pool.c *.egg-info

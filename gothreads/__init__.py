@@ -17,12 +17,13 @@ if _find_spec("gothreads._runtime") is None or _find_spec("gothreads._pool") is 
 del _os, _find_spec
 
 from gothreads import runtime  # noqa: E402
-from gothreads.executor import BrokenThreadPool, ExecutorStats, ThreadPoolExecutor, exit_thread
+from gothreads.executor import (BrokenThreadPool, ExecutorStats, ThreadPoolExecutor, blocking,
+                                 exit_thread, rejoin, secede)
 
 Executor = ThreadPoolExecutor
 
 __all__ = [
     "ThreadPoolExecutor", "Executor", "BrokenThreadPool", "ExecutorStats", "exit_thread",
-    "runtime",
+    "blocking", "secede", "rejoin", "runtime",
 ]
 __version__ = "0.1.0"

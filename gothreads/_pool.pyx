@@ -206,14 +206,15 @@ def future_condition(fut):
     return c
 
 
-def future_list(fut, str slot):
+def future_list(fut, str slot, factory=None):
     """The getter of _Future's lazy lists (``slot`` holds one, or None): made on first
-    use and installed as future_condition installs a Condition, so two threads that
-    use it first at once (add_done_callback takes no lock) get the same list."""
+    use (by ``factory``, if given) and installed as future_condition installs a
+    Condition, so two threads that use it first at once (add_done_callback takes no
+    lock) get the same list."""
     lst = getattr(fut, slot)
     if lst is not None:
         return lst
-    new = []  # may collect garbage, and so run other threads
+    new = [] if factory is None else factory()  # Python code: other threads may run
     lst = getattr(fut, slot)
     if lst is None:  # atomic with the test
         setattr(fut, slot, new)
@@ -312,8 +313,15 @@ cdef class Slot:
     cdef public bint exit_after    # exit_thread() was called in the current task
     cdef bint idle                 # on pool.idle
     cdef bint waking               # claimed, has not yet taken its next task
-    cdef bint busy                 # counted in pool.busy
+    cdef readonly bint busy        # running a task (counted in pool.busy unless seceded)
+    cdef readonly bint seceded     # in a blocking region: counted in pool.seceded instead
+    cdef bint rejoining            # on pool.rejoiners, waiting to count again
     cdef object first              # the item this worker was started for
+
+
+# The default ceiling on a pool's threads (max_threads), when max_workers is lower: room
+# for deep nests of tasks waiting in blocking regions, far below what the OS allows.
+DEF DEFAULT_MAX_THREADS = 1024
 
 
 cdef _unlink(Slot s):
@@ -333,6 +341,8 @@ cdef class Pool:
     cdef dict workers                # index -> Slot, for every live or starting worker
     cdef readonly object max_workers
     cdef readonly Py_ssize_t cap     # at most this many workers (max_workers, rounded up)
+    cdef readonly Py_ssize_t max_threads  # at most this many threads, seceded ones included
+    cdef readonly bint handoff_on_wait
     cdef readonly Py_ssize_t min_workers
     cdef readonly object idle_timeout  # seconds, or -1: never
     cdef object stack_size, initializer, initargs, future_type, worker_type
@@ -344,17 +354,23 @@ cdef class Pool:
     cdef readonly object broken      # False, or why the pool is broken
     cdef readonly long gen           # bumped in a fork child: older workers are gone
     cdef readonly Py_ssize_t peak_workers, threads_created, threads_exited
-    cdef Py_ssize_t submitted, completed, failed, busy
+    cdef Py_ssize_t submitted, completed, failed
+    cdef Py_ssize_t busy             # workers running a task outside a blocking region
+    cdef Py_ssize_t seceded          # workers running a task inside one
+    cdef object rejoiners            # deque of Slots leaving one, first come first served
     cdef Py_ssize_t waking           # workers woken that have not yet taken work
     cdef object __weakref__
 
     def __init__(self, max_workers, Py_ssize_t min_workers, idle_timeout, stack_size,
                  prefix, initializer, initargs, bint propagate_context,
-                 bint join_at_exit, future_type, worker_type):
+                 bint join_at_exit, future_type, worker_type, max_threads=None,
+                 bint handoff_on_wait=False):
         self.queue = _deque()
+        self.rejoiners = _deque()
         self.idle = []
         self.workers = {}
-        self._set_limits(max_workers, min_workers)
+        self._set_limits(max_workers, min_workers, max_threads)
+        self.handoff_on_wait = handoff_on_wait
         self.idle_timeout = -1 if idle_timeout is None else idle_timeout
         self.stack_size = stack_size
         self.prefix = prefix
@@ -366,7 +382,7 @@ cdef class Pool:
         self.worker_type = worker_type
         self.broken = False
 
-    cdef int _set_limits(self, max_workers, Py_ssize_t min_workers) except -1:
+    cdef int _set_limits(self, max_workers, Py_ssize_t min_workers, max_threads) except -1:
         self.max_workers = max_workers
         if isinstance(max_workers, int):
             cap = max_workers
@@ -376,7 +392,16 @@ cdef class Pool:
             cap = math.ceil(max_workers)
         self.cap = min(cap, PY_SSIZE_T_MAX)
         self.min_workers = min_workers
+        # The executor checks an explicit ceiling against max_workers; the default
+        # one follows max_workers.
+        self.max_threads = max(self.cap, DEFAULT_MAX_THREADS) if max_threads is None else max_threads
         return 0
+
+    cdef inline bint _room(self) noexcept:
+        """May another worker start?  Seceded workers do not count against max_workers,
+        but every thread counts against max_threads."""
+        cdef Py_ssize_t n = len(self.workers)
+        return n - self.seceded < self.cap and n < self.max_threads
 
     # -- submission (the caller's thread) -----------------------------------------------
 
@@ -396,7 +421,7 @@ cdef class Pool:
         start when no other worker is left to take the item."""
         cdef Slot new = None
         cdef int woke
-        if not self.idle and len(self.workers) < self.cap and not self.shutdown:
+        if not self.idle and self._room() and not self.shutdown:
             new = self._make()  # Python code: decided again below
         _begin()
         if self.broken or self.shutdown or _exiting:
@@ -409,7 +434,7 @@ cdef class Pool:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
         self.submitted += 1
-        if new is not None and not self.idle and len(self.workers) < self.cap:
+        if new is not None and not self.idle and self._room():
             # A new worker takes this item as its first, as a stdlib worker does the
             # moment its synchronous start() returns: shutdown(cancel_futures=True)
             # right after submit does not cancel it.
@@ -471,11 +496,17 @@ cdef class Pool:
 
     cdef int _wake_for_queue(self) except -2:
         """Wake a worker unless enough are already on their way for every queued task
-        (each woken worker takes one): 0 if it woke one that was awake, 1 if it woke one
-        from the kernel, -1 if it woke none."""
-        if self.idle and self.waking < len(self.queue):
+        (each woken worker takes one), or max_workers tasks run: 0 if it woke one that
+        was awake, 1 if it woke one from the kernel, -1 if it woke none."""
+        if self.idle and self.waking < len(self.queue) and self._may_run():
             return self._claim()
         return -1
+
+    cdef inline bint _may_run(self) noexcept:
+        """Is there a free slot for one more task outside blocking regions, counting
+        the workers woken for queued work?  Always, unless workers that left a blocking
+        region took the slots (then the next worker to finish a task takes the queue)."""
+        return self.busy + self.waking < self.cap
 
     cdef _wake_all(self):
         while self.idle:
@@ -524,9 +555,7 @@ cdef class Pool:
         if s.idle:
             self.idle.remove(s)
             s.idle = False
-        if s.busy:  # left by an exception out of a future's own methods
-            s.busy = False
-            self.busy -= 1
+        self._unbusy(s)  # left by an exception out of a future's own methods
 
     cdef _staff(self):
         """Queued work gets workers: idle ones woken, new ones started up to
@@ -536,14 +565,14 @@ cdef class Pool:
         cdef Slot new
         _begin()
         pending = len(self.queue) - self.waking  # woken workers take one item each
-        while pending > 0 and self.idle:
+        while pending > 0 and self.idle and self._may_run():
             self._claim()
             pending -= 1
         _end()
-        while pending > 0 and len(self.workers) < self.cap:
+        while pending > 0 and self._room():
             new = self._make()  # Python code: decided again below
             _begin()
-            if not self.queue or len(self.workers) >= self.cap:
+            if not self.queue or not self._room():
                 _end()
                 _unlink(new)
                 return
@@ -604,12 +633,14 @@ cdef class Pool:
             if s.waking:
                 s.waking = False
                 self.waking -= 1
-            if s.busy:
-                s.busy = False
-                self.busy -= 1
-            if s.gen != self.gen or s.exit_after or len(self.workers) > self.cap:
-                # Forked away, asked to exit (exit_thread), or surplus after a resize
-                # -- maybe before its first task: that goes back to the queue.
+            self._unbusy(s)
+            if (s.gen != self.gen or s.exit_after or
+                    len(self.workers) - self.seceded > self.cap or
+                    (s.first is not None and self.busy >= self.cap)):
+                # Forked away, asked to exit (exit_thread), surplus after a resize or
+                # once seceded workers came back, or started for work whose slot a
+                # returning one took -- maybe before its first task: that goes back to
+                # the queue.
                 if s.first is not None and s.gen == self.gen:
                     self.queue.appendleft(s.first)
                     s.first = None
@@ -619,7 +650,7 @@ cdef class Pool:
             if s.first is not None:
                 item = s.first
                 s.first = None
-            elif self.queue:
+            elif self.queue and self.busy < self.cap:
                 # One task at a time: a task taken is hidden from the other workers,
                 # and one that blocks must not hold another hostage (the next one may
                 # be what it waits for).
@@ -655,6 +686,82 @@ cdef class Pool:
             else:
                 fut = None
             fn = args = kwargs = None
+
+    cdef void _unbusy(self, Slot s) noexcept:
+        """Atomic: the worker's task is over (or it leaves): it no longer counts as
+        running one, seceded or not.  A slot that frees goes to a returning worker."""
+        if not s.busy:
+            return
+        s.busy = False
+        if s.gen != self.gen:
+            pass  # forked away: the counts were reset
+        elif s.seceded:
+            self.seceded -= 1
+        else:
+            self.busy -= 1
+            self._admit()
+        s.seceded = False
+
+    cdef void _admit(self) noexcept:
+        """Atomic: hand free slots to the workers waiting to leave a blocking region, in
+        the order they came (Go's exitsyscall taking an idle P)."""
+        cdef Slot r
+        while self.rejoiners and self.busy < self.cap:
+            r = self.rejoiners.popleft()
+            r.rejoining = False
+            self.busy += 1
+            r.park.wakeup()
+
+    cdef void _trim(self) noexcept:
+        """Atomic: wake idle workers beyond max_workers (seceded ones not counted), the
+        coldest first, so that they exit; busy ones exit when next idle."""
+        cdef Py_ssize_t surplus = len(self.workers) - self.seceded - self.cap
+        while surplus > 0 and self.idle:
+            self._unpark(self.idle.pop(0))
+            surplus -= 1
+
+    # -- blocking regions (Go's handoff): called by the worker itself, in a task --------
+
+    def secede(self, Slot s):
+        """The worker's task blocks: it stops counting against max_workers, and queued
+        work gets another worker (woken, or started up to max_threads)."""
+        _begin()
+        if not s.busy or s.seceded or s.rejoining:
+            _end()
+            raise RuntimeError("this worker is not running a task outside a blocking region")
+        s.seceded = True
+        if s.gen == self.gen:
+            self.busy -= 1
+            self.seceded += 1
+            self._admit()
+        _end()
+        self._staff()
+
+    def rejoin(self, Slot s):
+        """The worker's task goes on: it waits, first come first served, until fewer
+        than max_workers tasks run outside blocking regions, and counts again."""
+        _begin()
+        if not s.seceded:
+            _end()
+            raise RuntimeError("this worker is not in a blocking region")
+        s.seceded = False
+        if s.gen != self.gen:
+            _end()
+            return
+        self.seceded -= 1
+        if not self.rejoiners and self.busy < self.cap:
+            self.busy += 1
+            self._trim()  # a worker started for the seceded one's slot is now surplus
+            _end()
+            return
+        s.rejoining = True
+        self.rejoiners.append(s)
+        _end()
+        while s.rejoining:  # _admit clears it, then wakes the note
+            s.park.sleep(None)
+        _begin()
+        self._trim()
+        _end()
 
     cdef inline void _count(self, bint failed) noexcept:
         if failed:
@@ -730,33 +837,30 @@ cdef class Pool:
         _end()
         return self.snapshot()
 
-    def resize(self, max_workers, Py_ssize_t min_workers):
-        cdef Py_ssize_t surplus
+    def resize(self, max_workers, Py_ssize_t min_workers, max_threads=None):
         cdef Py_ssize_t old_min = self.min_workers
         if self.shutdown:
             raise RuntimeError("cannot resize an executor after shutdown")
-        self._set_limits(max_workers, min_workers)
+        self._set_limits(max_workers, min_workers, max_threads)
         _begin()
         if min_workers < old_min:
             # Kept workers park without a timeout: they start their idle time again.
             self._wake_all()
-        # Surplus idle workers exit now, the coldest first; busy ones when next idle.
-        surplus = len(self.workers) - self.cap
-        while surplus > 0 and self.idle:
-            self._unpark(self.idle.pop(0))
-            surplus -= 1
+        self._trim()  # surplus idle workers exit now; busy ones when next idle
+        self._admit()  # more slots: for workers waiting to leave a blocking region first
         _end()
         self._staff()  # growth: queued work gets the new workers
 
     def counts(self):
-        """(workers, idle, busy, pending, submitted, completed, failed), one snapshot."""
+        """(workers, idle, busy, pending, submitted, completed, failed, seceded), one
+        snapshot."""
         cdef Py_ssize_t starting = 0
         cdef Slot s
         for s in self.workers.values():
             if s.first is not None:
                 starting += 1
         return (len(self.workers), len(self.idle), self.busy, len(self.queue) + starting,
-                self.submitted, self.completed, self.failed)
+                self.submitted, self.completed, self.failed, self.seceded)
 
     def snapshot(self):
         """The live workers (started or starting), as threads."""
@@ -769,6 +873,8 @@ cdef class Pool:
         self.gen += 1
         self.waking = 0
         self.busy = 0
+        self.seceded = 0
+        self.rejoiners.clear()
         threads = self.snapshot()
         self.workers.clear()
         self.idle.clear()

@@ -11,7 +11,10 @@ lock, each change of its state being atomic under the GIL.
 
 The lock order, with the runtime's (csrc/runtime.h): GIL -> _global_lock -> (the
 runtime's sched.lock, taken only by thread creation).  The pool adds no lock.  Future
-callbacks, cancellations and joins run with nothing held but the GIL.
+callbacks, cancellations and joins run with nothing held but the GIL.  A worker leaving
+a blocking region (rejoin) sleeps on its own note holding nothing; distributed's
+secede() calls gothreads.secede() holding its module's threads_lock, under which the
+pool may start a thread (sched.lock), and no gothreads thread ever takes threads_lock.
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ from gothreads import _pool, _runtime
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
-__all__ = ["ThreadPoolExecutor", "BrokenThreadPool", "ExecutorStats", "exit_thread"]
+__all__ = ["ThreadPoolExecutor", "BrokenThreadPool", "ExecutorStats", "exit_thread",
+           "blocking", "secede", "rejoin"]
 
 BrokenThreadPool = _stdlib_thread.BrokenThreadPool
 Future = _base.Future
@@ -165,6 +169,83 @@ class _Future(Future[_T]):
 # What repr() shows, as for the stdlib's futures.
 _Future.__name__ = _Future.__qualname__ = "Future"
 
+class _HandoffFuture(_Future[_T]):
+    """The futures of an executor made with ``handoff_on_wait=True``: waiting for one
+    inside a task of the same executor -- its ``result()``, ``exception()``, or
+    ``concurrent.futures.wait()``/``as_completed()`` on it -- is a blocking region
+    (gothreads.blocking), so tasks that wait for tasks they submitted cannot starve
+    the pool.  Each such executor has its own subclass, which knows its pool."""
+
+    __slots__ = ()
+    _gt_pool: Optional[_pool.Pool] = None
+
+    def _spin_then(self, wait: Callable[["Future[_T]", Optional[float]], _R],
+                   timeout: Optional[float]) -> _R:
+        slot = _blocking_slot(self._gt_pool)
+        if slot is None:
+            return _Future._spin_then(self, wait, timeout)
+        pool = slot.thread._pool
+        pool.secede(slot)
+        try:
+            return _Future._spin_then(self, wait, timeout)
+        finally:
+            pool.rejoin(slot)
+
+    def _new_waiters(self) -> List[Any]:
+        return _HandoffWaiters(self._gt_pool)
+
+    @property
+    def _waiters(self) -> List[Any]:
+        return _pool.future_list(self, "_gt_waiters", self._new_waiters)
+
+    @_waiters.setter
+    def _waiters(self, value: List[Any]) -> None:
+        self._gt_waiters = value
+
+
+class _HandoffWaiters(list):  # type: ignore[type-arg]
+    """A handoff future's waiters.  ``concurrent.futures.wait()`` and
+    ``as_completed()`` append their waiter to each future, then sleep on its event:
+    appended from a task of the future's own executor, the waiter's event becomes one
+    whose wait() is a blocking region."""
+
+    __slots__ = ("_gt_pool",)
+
+    def __init__(self, pool: Optional[_pool.Pool]) -> None:
+        super().__init__()
+        self._gt_pool = pool
+
+    def append(self, waiter: Any) -> None:
+        event = getattr(waiter, "event", None)
+        if (event is not None and not isinstance(event, _HandoffEvent) and
+                _blocking_slot(self._gt_pool) is not None):
+            waiter.event = _HandoffEvent(event)
+        super().append(waiter)
+
+
+class _HandoffEvent:
+    """A waiter's threading.Event whose wait() is a blocking region (the rest is the
+    Event's own: whoever sets it, before or after the swap, sets the same Event)."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: threading.Event) -> None:
+        self._event = event
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        with blocking():
+            return self._event.wait(timeout)
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
 _CANCELLED = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
 _DONE = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
 _UNFINISHED = (_base.PENDING, _base.RUNNING)
@@ -268,7 +349,7 @@ class ExecutorStats(NamedTuple):
 
     workers: int             #: live workers, busy or idle (starting ones included)
     idle: int                #: parked, waiting for work
-    busy: int                #: running a task
+    busy: int                #: running a task outside a blocking region
     peak_workers: int        #: the most workers alive at once
     pending: int             #: tasks submitted and not yet started
     submitted: int           #: tasks accepted by submit/map
@@ -278,6 +359,7 @@ class ExecutorStats(NamedTuple):
     threads_exited: int      #: of which have exited
     stacks_reaped: int       #: process-wide: M stacks the runtime reclaimed
     stack_bytes_mapped: int  #: process-wide: bytes of M stacks mapped (cache included)
+    seceded: int = 0         #: running a task inside a blocking region (gothreads.blocking)
 
 
 def exit_thread() -> None:
@@ -290,11 +372,81 @@ def exit_thread() -> None:
     one, and fresh workers never inherit such state (they are created by a clean
     template thread).  Raises ``RuntimeError`` outside a gothreads worker.
     """
+    _task_slot("exit_thread").exit_after = True
+
+
+def _task_slot(what: str) -> _pool.Slot:
+    """The pool slot of the gothreads worker running the calling task; RuntimeError
+    anywhere else."""
     w = threading.current_thread()
-    if not isinstance(w, _Worker) or w._done.is_set() or w._slot is None:
-        raise RuntimeError("gothreads.exit_thread() must be called from a task running "
+    slot = w._slot if isinstance(w, _Worker) and not w._done.is_set() else None
+    if slot is None or not slot.busy:
+        raise RuntimeError(f"gothreads.{what}() must be called from a task running "
                            "on a gothreads ThreadPoolExecutor worker")
-    w._slot.exit_after = True
+    return slot
+
+
+def _blocking_slot(pool: Optional[_pool.Pool]) -> Optional[_pool.Slot]:
+    """The slot of the calling worker when it runs a task of ``pool`` outside a
+    blocking region (a wait there should hand its slot off), else None."""
+    w = threading.current_thread()
+    if not isinstance(w, _Worker) or w._pool is not pool:
+        return None
+    slot = w._slot
+    if slot is None or not slot.busy or slot.seceded:
+        return None
+    return slot
+
+
+class blocking:
+    """``with gothreads.blocking():`` -- a blocking region in a task (Go's handoff).
+
+    Inside, the worker does not count against its executor's ``max_workers``: queued
+    work gets another worker (an idle one, or a new one up to ``max_threads``), so a
+    task that waits -- for tasks it submitted to the same executor, for I/O, for a
+    lock -- does not hold a slot that the work it waits for needs.  On the way out
+    it waits, first come first served, until fewer than ``max_workers`` tasks run
+    outside blocking regions.  Regions nest (the inner ones do nothing).  Raises
+    ``RuntimeError`` outside a task of a gothreads ThreadPoolExecutor.
+    """
+
+    __slots__ = ("_slot",)
+
+    def __init__(self) -> None:
+        self._slot: Optional[_pool.Slot] = None
+
+    def __enter__(self) -> None:
+        slot = _task_slot("blocking")
+        if not slot.seceded:
+            slot.thread._pool.secede(slot)
+            self._slot = slot
+
+    def __exit__(self, *exc: object) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.thread._pool.rejoin(slot)
+
+
+def secede() -> None:
+    """Begin a blocking region that ends with :func:`rejoin` (or when the task
+    returns): ``gothreads.blocking()`` as two calls, as dask.distributed's ``secede``
+    and ``rejoin`` are.  Raises ``RuntimeError`` outside a task of a gothreads
+    ThreadPoolExecutor, or inside a blocking region."""
+    slot = _task_slot("secede")
+    if slot.seceded:
+        raise RuntimeError("gothreads.secede(): this task is already in a blocking region")
+    slot.thread._pool.secede(slot)
+
+
+def rejoin() -> None:
+    """End the blocking region that :func:`secede` began: wait, first come first
+    served, until the task may count against ``max_workers`` again.  Raises
+    ``RuntimeError`` outside a task of a gothreads ThreadPoolExecutor, or outside a
+    blocking region."""
+    slot = _task_slot("rejoin")
+    if not slot.seceded:
+        raise RuntimeError("gothreads.rejoin(): this task is not in a blocking region")
+    slot.thread._pool.rejoin(slot)
 
 
 def _join_workers(pool: _pool.Pool, workers: List[_Worker],
@@ -388,6 +540,19 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
     join_at_exit
         when false, interpreter exit does not wait for running tasks and cancels queued
         ones (default True: queued work finishes, as in the stdlib).
+    handoff_on_wait
+        when true, a task that waits for a future of this executor (its ``result()``
+        or ``exception()``, ``concurrent.futures.wait()``, ``as_completed()``, or the
+        results of ``map``) does so in a blocking region (:func:`gothreads.blocking`),
+        so that tasks which submit work and wait for it never deadlock the pool
+        (default False, as in the stdlib, where that deadlocks once ``max_workers``
+        tasks wait).
+    max_threads
+        the most threads the executor runs at once, those in blocking regions
+        included (default: 1024, or ``max_workers`` if that is more).  At the ceiling
+        no thread starts: queued work waits for a worker to finish a task, and a
+        program whose tasks all wait for queued ones deadlocks there as it would
+        without blocking regions.
     """
 
     # Shared with the stdlib class, as in the stdlib: names ThreadPoolExecutor-N.
@@ -405,6 +570,8 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         stack_size: Optional[int] = None,
         propagate_context: bool = False,
         join_at_exit: bool = True,
+        handoff_on_wait: bool = False,
+        max_threads: Optional[int] = None,
     ) -> None:
         # The stdlib's checks, in its order and with its messages.
         if max_workers is None:
@@ -421,6 +588,8 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         stack_size = _check_stack_size(stack_size)
         propagate_context = _check_bool(propagate_context, "propagate_context")
         join_at_exit = _check_bool(join_at_exit, "join_at_exit")
+        handoff_on_wait = _check_bool(handoff_on_wait, "handoff_on_wait")
+        _check_max_threads(max_threads, max_workers)
 
         self._max_workers = max_workers
         self._thread_name_prefix = (thread_name_prefix or
@@ -428,9 +597,17 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         # (typeshed types it -> None before 3.14)
         self._initializer = initializer  # type: ignore[assignment, unused-ignore]
         self._initargs = initargs
+        future_type: type = _Future
+        if handoff_on_wait:
+            # Its own future class, which knows the pool (set below).
+            future_type = type("Future", (_HandoffFuture,), {"__slots__": ()})
         self._pool = _pool.Pool(max_workers, min_workers, idle_timeout, stack_size,
                                 self._thread_name_prefix, initializer, initargs,
-                                propagate_context, join_at_exit, _Future, _Worker)
+                                propagate_context, join_at_exit, future_type, _Worker,
+                                max_threads, handoff_on_wait)
+        self._max_threads = max_threads
+        if handoff_on_wait:
+            future_type._gt_pool = self._pool  # type: ignore[attr-defined]
         _pools.add(self._pool)
         self._work_queue = _QueueView(self._pool)  # type: ignore[assignment]  # a view of ours
         self._shutdown_lock = threading.Lock()
@@ -528,10 +705,17 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
                 batch.start(self.submit)
         del items
 
+        pool = self._pool
+
         def result_iterator() -> Iterator[_T]:
             try:
                 for i in range(batch.n):
-                    yield batch.result(i)
+                    if pool.handoff_on_wait and _blocking_slot(pool) is not None:
+                        with blocking():
+                            value = batch.result(i)
+                        yield value
+                    else:
+                        yield batch.result(i)
             finally:
                 batch.stop()
 
@@ -577,19 +761,21 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
                 raise ValueError("max_workers must be greater than 0")
         new_min = pool.min_workers if min_workers is None else min_workers
         new_min = _check_min_workers(new_min, new_max)
-        pool.resize(new_max, new_min)
+        _check_max_threads(self._max_threads, new_max)
+        pool.resize(new_max, new_min, self._max_threads)
         self._max_workers = new_max
 
     def stats(self) -> ExecutorStats:
         """A snapshot of this executor's workers and task counts (cheap, no lock)."""
-        workers, idle, busy, pending, submitted, completed, failed = self._pool.counts()
+        workers, idle, busy, pending, submitted, completed, failed, seceded = self._pool.counts()
         rt = _runtime.stats()
         pool = self._pool
         return ExecutorStats(
             workers=workers, idle=idle, busy=busy, peak_workers=pool.peak_workers,
             pending=pending, submitted=submitted, completed=completed, failed=failed,
             threads_created=pool.threads_created, threads_exited=pool.threads_exited,
-            stacks_reaped=rt["ms_reaped"], stack_bytes_mapped=rt["stack_bytes_mapped"])
+            stacks_reaped=rt["ms_reaped"], stack_bytes_mapped=rt["stack_bytes_mapped"],
+            seceded=seceded)
 
 
     def __enter__(self) -> "ThreadPoolExecutor":
@@ -615,6 +801,15 @@ def _check_min_workers(min_workers: object, max_workers: Any) -> int:
     if min_workers > max_workers:
         raise ValueError("min_workers must not be greater than max_workers")
     return min_workers
+
+
+def _check_max_threads(max_threads: object, max_workers: Any) -> None:
+    if max_threads is None:
+        return
+    if isinstance(max_threads, bool) or not isinstance(max_threads, int):
+        raise TypeError(f"max_threads must be an int or None, not {type(max_threads).__name__}")
+    if max_threads < max_workers:
+        raise ValueError("max_threads must not be less than max_workers")
 
 
 def _check_idle_timeout(idle_timeout: Any) -> Optional[float]:

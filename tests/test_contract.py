@@ -286,7 +286,7 @@ def test_atomic_sections_run_no_python_code(child):
     # The pool's rule, checked: while any atomic section is open, no Python frame
     # starts (on any thread: one would mean the GIL was released) and no collection
     # runs.  The workload touches every section: submit, map, callbacks, exit_thread,
-    # resize, idle retirement, shutdown with cancel.
+    # resize, idle retirement, blocking regions, shutdown with cancel.
     out = run(child, "gothreads", setup=ATOMIC_PROBE, code='''
         class Prefix:
             def __str__(self):
@@ -306,6 +306,13 @@ def test_atomic_sections_run_no_python_code(child):
         ex.resize(max_workers=4)
         assert sum(ex.map(task, range(100))) == sum(range(100))
         time.sleep(0.2)  # idle workers retire
+        # Blocking regions: secede, rejoin (some wait for a slot), surplus trimmed.
+        hx = EX(max_workers=2, handoff_on_wait=True, max_threads=40, idle_timeout=0.01)
+        def fan(d):
+            return 1 if d == 0 else sum(f.result() for f in
+                                        [hx.submit(fan, d - 1) for _ in range(2)])
+        assert hx.submit(fan, 5).result() == 32
+        hx.shutdown()
         ev = threading.Event()
         fs = [ex.submit(ev.wait) for _ in range(20)]
         ex.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,132 @@
+"""gothreads as the thread pool of dask.distributed workers (``pip install gothreads[dask]``).
+
+A dask worker runs its tasks in a thread pool.  With gothreads it is one whose idle
+threads exit, and whose blocking regions (gothreads.blocking) carry distributed's
+``secede()``, ``rejoin()`` and ``worker_client()``: a task that waits for tasks it
+submitted hands its slot to the next task, as with distributed's own pool.
+
+Start workers with it by preloading this module, which replaces each worker's default
+executor::
+
+    LocalCluster(preload=["gothreads.dask"])         # or SpecCluster, Nanny(preload=...)
+    dask worker tcp://scheduler:8786 --preload gothreads.dask
+
+or hand a worker an executor yourself (in-process workers)::
+
+    Worker(scheduler, executor=gothreads.dask.ThreadPoolExecutor(4))
+
+Dask configuration, read in each worker when the preload runs: ``gothreads.idle-timeout``
+(seconds an idle thread lives, default 10) and ``gothreads.max-threads`` (the ceiling
+on threads, seceded ones included; default: gothreads' own).
+
+How it fits: distributed's ``secede``/``rejoin`` reach the pool of the calling thread
+through ``distributed.threadpoolexecutor.thread_state.executor``, expecting the private
+members of distributed's own pool (a set ``_threads`` that secede removes the thread
+from, ``_adjust_thread_count``, a ``_rejoin_list`` that rejoin appends to, then
+``submit`` and an event to wait on).  Each gothreads worker gets a small object there
+that maps those onto gothreads.secede() and rejoin().
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from concurrent.futures import Future
+from typing import Any, Callable, Optional, Tuple
+
+from distributed import threadpoolexecutor as _dtpe
+
+from gothreads import executor as _executor
+
+__all__ = ["ThreadPoolExecutor", "dask_setup"]
+
+
+class ThreadPoolExecutor(_executor.ThreadPoolExecutor):
+    """gothreads.ThreadPoolExecutor for dask.distributed workers: the same pool, whose
+    threads also answer distributed's ``secede()``/``rejoin()``/``worker_client()``.
+
+    (distributed runs a task with the worker's context -- ``get_worker()``, the task's
+    key -- only in an executor whose class name holds "ThreadPoolExecutor".)"""
+
+    def __init__(self, max_workers: Optional[int] = None, thread_name_prefix: str = "",
+                 initializer: Optional[Callable[..., object]] = None,
+                 initargs: Tuple[Any, ...] = (), **kwargs: Any) -> None:
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        pool_side = _DistributedPool()
+
+        def init(*args: Any) -> None:
+            # What distributed's own worker loop sets in each of its threads.
+            _dtpe.thread_state.executor = pool_side
+            _dtpe.thread_state.proceed = True
+            if initializer is not None:
+                initializer(*args)
+
+        super().__init__(max_workers, thread_name_prefix, init, initargs, **kwargs)
+
+
+class _DistributedPool:
+    """What distributed's secede() and rejoin() find as the calling thread's pool."""
+
+    def __init__(self) -> None:
+        self._threads = _Members()
+        self._rejoin_list = _Rejoins()
+        # rejoin() appends under this lock; the wait for a slot happens in the append,
+        # so it is a no-op rather than a lock held while waiting.
+        self._rejoin_lock = contextlib.nullcontext()
+
+    def _adjust_thread_count(self) -> None:
+        pass  # gothreads.secede() has already staffed the pool's queued work
+
+    def submit(self, fn: Callable[[], object]) -> "Future[None]":
+        # rejoin() submits a no-op to wake a thread of distributed's pool that would
+        # hand over its slot; gothreads' rejoin has already waited for one.
+        f: "Future[None]" = Future()
+        f.set_result(None)
+        return f
+
+
+class _Members:
+    """``_threads``: distributed's secede() removes the calling thread from it."""
+
+    def remove(self, thread: threading.Thread) -> None:
+        if thread is not threading.current_thread():
+            raise KeyError(thread)
+        try:
+            _executor.secede()
+        except RuntimeError:
+            # Already seceded (worker_client() inside secede()): distributed expects
+            # KeyError for a thread that is no longer a member.
+            raise KeyError(thread) from None
+
+    def add(self, thread: threading.Thread) -> None:
+        pass
+
+
+class _Rejoins:
+    """``_rejoin_list``: distributed's rejoin() appends (thread, event), then waits on
+    the event.  The append waits, first come first served, for a slot."""
+
+    def append(self, entry: Tuple[threading.Thread, threading.Event]) -> None:
+        thread, event = entry
+        if thread is threading.current_thread():
+            _executor.rejoin()
+        event.set()
+
+    def __bool__(self) -> bool:
+        return False  # nothing waits here for another thread to pick it up
+
+
+def dask_setup(worker: Any) -> None:
+    """The preload hook: make a gothreads pool the worker's default executor, with as
+    many workers as the worker has threads."""
+    import dask
+
+    idle_timeout = dask.config.get("gothreads.idle-timeout", 10.0)
+    max_threads = dask.config.get("gothreads.max-threads", None)
+    old = worker.executors.get("default")
+    worker.executors["default"] = ThreadPoolExecutor(
+        worker.state.nthreads, thread_name_prefix="Dask-Default-Threads",
+        idle_timeout=None if idle_timeout is None else float(idle_timeout),
+        max_threads=None if max_threads is None else int(max_threads))
+    if old is not None:
+        old.shutdown(wait=False)

@@ -1,0 +1,292 @@
+"""Blocking regions (Go's handoff): gothreads.blocking(), secede()/rejoin(),
+handoff_on_wait and the max_threads ceiling.  Programs that can deadlock run in a child
+that gives up after a timeout and leaves with os._exit (its workers never finish)."""
+import concurrent.futures as cf
+import threading
+import time
+
+import pytest
+
+import gothreads
+
+# A recursive fan-out: each task submits two and waits for both, down to `depth`.
+# RUNNING counts the tasks running outside blocking regions; PEAK is its maximum, and a
+# sampler thread records the pool's own count (stats().busy) at its largest.
+FANOUT = '''
+import concurrent.futures as cf, os, sys, threading, time
+import gothreads
+MODE = sys.argv[1] if len(sys.argv) > 1 else "{mode}"
+if MODE == "stdlib":
+    ex = cf.ThreadPoolExecutor(2)
+else:
+    ex = gothreads.ThreadPoolExecutor(2, handoff_on_wait=(MODE == "handoff_on_wait"),
+                                      idle_timeout=0.05)
+lock = threading.Lock()
+RUNNING = [0]
+PEAK = [0]
+def enter():
+    with lock:
+        RUNNING[0] += 1
+        PEAK[0] = max(PEAK[0], RUNNING[0])
+def leave():
+    with lock:
+        RUNNING[0] -= 1
+def results(fs, d):
+    if MODE == "handoff_on_wait" and d % 2 == 0:
+        cf.wait(fs)  # as well as result(): wait() and as_completed() hand off too
+        return sorted(f.result() for f in cf.as_completed(fs))
+    return [f.result() for f in fs]
+def fan(d):
+    enter()
+    try:
+        if d == 0:
+            return 1
+        fs = [ex.submit(fan, d - 1) for _ in range(2)]
+        leave()
+        try:
+            if MODE == "blocking":
+                with gothreads.blocking():
+                    r = results(fs, d)
+            else:
+                r = results(fs, d)
+        finally:
+            enter()
+        return sum(r)
+    finally:
+        leave()
+BUSY = [0]
+stop = threading.Event()
+def sample():
+    while not stop.is_set():
+        if MODE != "stdlib":
+            BUSY[0] = max(BUSY[0], ex.stats().busy)
+        time.sleep(0.0005)
+threading.Thread(target=sample, daemon=True).start()
+f = ex.submit(fan, 8)
+try:
+    print("result", f.result(timeout={timeout}), "peak", PEAK[0], "busy", BUSY[0], flush=True)
+except cf.TimeoutError:
+    print("deadlocked", "peak", PEAK[0], flush=True)
+    os._exit(0)
+stop.set()
+if MODE != "stdlib":
+    deadline = time.monotonic() + 10
+    while ex.stats().workers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    st = ex.stats()
+    print("after", st.workers, st.busy, st.seceded, "peak_workers", st.peak_workers)
+ex.shutdown()
+'''
+
+
+@pytest.mark.parametrize("mode", ["blocking", "handoff_on_wait"])
+def test_fanout_depth_8_on_two_workers_completes_with_handoff(child, mode):
+    out = child(FANOUT.format(mode=mode, timeout=60), timeout=90).stdout.split()
+    assert out[:2] == ["result", "256"], out
+    # Tasks outside blocking regions never exceeded max_workers, by the tasks' own
+    # count and by the pool's.
+    assert int(out[3]) <= 2 and int(out[5]) <= 2, out
+    # Then the extra threads all left (idle_timeout=0.05), nothing counted as busy.
+    assert out[6:10] == ["after", "0", "0", "0"], out
+    assert int(out[11]) > 2  # more threads than max_workers did run
+
+
+@pytest.mark.parametrize("mode", ["stdlib", "none"])
+def test_fanout_depth_8_on_two_workers_deadlocks_without_handoff(child, mode):
+    # The same program without blocking regions deadlocks, in the stdlib as here: two
+    # tasks wait, and the tasks they wait for stay queued.
+    out = child(FANOUT.format(mode=mode, timeout=3), timeout=60).stdout.split()
+    assert out == ["deadlocked", "peak", "2"]
+
+
+def test_outside_a_task_raises():
+    for call in (gothreads.secede, gothreads.rejoin, gothreads.blocking().__enter__):
+        with pytest.raises(RuntimeError, match="must be called from a task"):
+            call()
+    # In a thread of another pool, and in a gothreads worker's initializer (no task).
+    with cf.ThreadPoolExecutor(1) as ex:
+        with pytest.raises(RuntimeError, match="must be called from a task"):
+            ex.submit(gothreads.secede).result(timeout=10)
+    errors = []
+
+    def init():
+        try:
+            gothreads.secede()
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    with gothreads.ThreadPoolExecutor(1, initializer=init) as ex:
+        ex.submit(int).result(timeout=10)
+    assert len(errors) == 1 and "must be called from a task" in errors[0]
+
+
+def test_secede_twice_and_rejoin_without_secede_raise():
+    def task():
+        with pytest.raises(RuntimeError, match="not in a blocking region"):
+            gothreads.rejoin()
+        gothreads.secede()
+        with pytest.raises(RuntimeError, match="already in a blocking region"):
+            gothreads.secede()
+        with gothreads.blocking():  # nests: does nothing inside a region
+            pass
+        seceded = ex.stats().seceded
+        gothreads.rejoin()
+        return seceded, ex.stats().seceded
+
+    with gothreads.ThreadPoolExecutor(1) as ex:
+        assert ex.submit(task).result(timeout=10) == (1, 0)
+
+
+def test_stats_count_seceded_workers_and_a_task_may_end_seceded():
+    ex = gothreads.ThreadPoolExecutor(2, idle_timeout=None)
+    inside = threading.Barrier(4)
+    go = threading.Event()
+
+    def task(rejoin):
+        gothreads.secede()
+        inside.wait(timeout=10)
+        go.wait(timeout=10)
+        if rejoin:
+            gothreads.rejoin()
+
+    # Three tasks in blocking regions on a pool of two: each handed its slot off.
+    fs = [ex.submit(task, i % 2) for i in range(3)]
+    inside.wait(timeout=10)
+    st = ex.stats()
+    assert (st.workers, st.seceded, st.busy) == (3, 3, 0)
+    go.set()
+    cf.wait(fs, timeout=10)
+    assert all(f.done() and f.exception() is None for f in fs)
+    # Ending a task inside a region is its end too: nothing stays counted, and the
+    # third thread, surplus now, leaves once it is next idle or woken.
+    st = ex.stats()
+    assert (st.busy, st.seceded) == (0, 0)
+    assert [ex.submit(pow, 2, i).result(timeout=10) for i in range(4)] == [1, 2, 4, 8]
+    assert ex.shutdown(timeout=10)
+
+
+def test_rejoin_is_first_come_first_served_and_waits_for_a_slot():
+    # max_workers=1.  A and B secede; C runs.  A then B ask to rejoin while C holds the
+    # one slot: A goes on when C ends, B only when A ends.
+    ex = gothreads.ThreadPoolExecutor(1, idle_timeout=None)
+    log = []
+    seceded = threading.Barrier(3)
+    c_go, a_go = threading.Event(), threading.Event()
+
+    def blocker(name, go):
+        gothreads.secede()
+        seceded.wait(timeout=10)
+        go.wait(timeout=10)
+        log.append(name + " rejoining")
+        gothreads.rejoin()
+        log.append(name + " in")
+        if name == "A":
+            time.sleep(0.2)  # B must not come in meanwhile
+        log.append(name + " out")
+
+    b_go = threading.Event()
+    fa = ex.submit(blocker, "A", a_go)
+    fb = ex.submit(blocker, "B", b_go)
+    seceded.wait(timeout=10)
+
+    def c():
+        log.append("C in")
+        c_go.wait(timeout=10)
+        log.append("C out")
+
+    fc = ex.submit(c)
+    while "C in" not in log:
+        time.sleep(0.005)
+    a_go.set()
+    while "A rejoining" not in log:
+        time.sleep(0.005)
+    b_go.set()
+    while "B rejoining" not in log:
+        time.sleep(0.005)
+    time.sleep(0.1)
+    assert ex.stats().busy == 1  # only C: A and B wait
+    c_go.set()
+    cf.wait([fa, fb, fc], timeout=10)
+    assert log == ["C in", "A rejoining", "B rejoining", "C out", "A in", "A out",
+                   "B in", "B out"]
+    assert ex.shutdown(timeout=10)
+
+
+def test_thread_ceiling_holds_and_queued_work_waits_there(child):
+    # max_workers=1, max_threads=3: five tasks block in regions.  Three threads run
+    # them; the other two tasks stay queued (no fourth thread) until a thread is free.
+    p = child('''
+        import threading, time, gothreads
+        ex = gothreads.ThreadPoolExecutor(1, max_threads=3, idle_timeout=None)
+        started = []
+        go = threading.Event()
+        def task(i):
+            started.append(i)
+            with gothreads.blocking():
+                go.wait(timeout=30)
+            return i
+        fs = [ex.submit(task, i) for i in range(5)]
+        time.sleep(0.5)
+        st = ex.stats()
+        print("at ceiling", sorted(started), st.workers, st.seceded, st.pending,
+              os_threads() - 1)
+        go.set()
+        print("results", [f.result(timeout=10) for f in fs], ex.stats().peak_workers)
+        ex.shutdown()
+    ''', timeout=60)
+    lines = p.stdout.splitlines()
+    # OS threads: the three workers, plus the runtime's template thread.
+    assert lines[0] == "at ceiling [0, 1, 2] 3 3 2 4", lines
+    assert lines[1] == "results [0, 1, 2, 3, 4] 3", lines
+
+
+def test_max_threads_and_handoff_on_wait_are_checked():
+    with pytest.raises(ValueError, match="max_threads must not be less than max_workers"):
+        gothreads.ThreadPoolExecutor(4, max_threads=3)
+    with pytest.raises(TypeError, match="max_threads must be an int"):
+        gothreads.ThreadPoolExecutor(4, max_threads=4.0)
+    with pytest.raises(TypeError, match="handoff_on_wait must be True or False"):
+        gothreads.ThreadPoolExecutor(4, handoff_on_wait=1)
+    ex = gothreads.ThreadPoolExecutor(2, max_threads=4)
+    with pytest.raises(ValueError, match="max_threads must not be less than max_workers"):
+        ex.resize(max_workers=5)
+    ex.resize(max_workers=4)
+    assert ex.shutdown(timeout=10)
+
+
+def test_handoff_on_wait_map_inside_a_task_on_one_worker(child):
+    # A task that maps over its own executor and reads the results: one worker is
+    # enough with handoff_on_wait, as with a bigger stdlib pool.
+    p = child('''
+        import gothreads
+        ex = gothreads.ThreadPoolExecutor(1, handoff_on_wait=True)
+        def outer():
+            return sum(ex.map(abs, range(-50, 0)))
+        print(ex.submit(outer).result(timeout=20))
+        ex.shutdown()
+    ''', timeout=60)
+    assert p.stdout.strip() == str(sum(range(1, 51)))
+
+
+def test_handoff_on_wait_leaves_other_waits_alone():
+    # Outside its own tasks a handoff future waits as any other; inside them, a wait
+    # on another executor's future is not a blocking region.
+    other = gothreads.ThreadPoolExecutor(1)
+    ex = gothreads.ThreadPoolExecutor(1, handoff_on_wait=True)
+    assert ex.submit(pow, 2, 5).result(timeout=10) == 32
+
+    def seen_by_other():
+        time.sleep(0.1)  # while ex's task waits for this one
+        return ex.stats().seceded, ex.stats().busy
+
+    def task():
+        return other.submit(seen_by_other).result(timeout=10)
+
+    assert ex.submit(task).result(timeout=10) == (0, 1)
+
+    def own():  # the control: a wait on its own executor's future is a region
+        return ex.submit(lambda: ex.stats().seceded).result(timeout=10)
+
+    assert ex.submit(own).result(timeout=10) == 1
+    other.shutdown()
+    ex.shutdown()
