@@ -96,7 +96,7 @@ def test_fanout_depth_8_on_two_workers_deadlocks_without_handoff(child, mode):
     # The same program without blocking regions deadlocks, in the stdlib as here: two
     # tasks wait, and the tasks they wait for stay queued.
     out = child(FANOUT.format(mode=mode, timeout=3), timeout=60).stdout.split()
-    assert out == ["deadlocked", "peak", "2"]
+    assert out[:2] == ["deadlocked", "peak"] and int(out[2]) <= 2, out
 
 
 def test_outside_a_task_raises():
