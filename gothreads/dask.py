@@ -118,12 +118,17 @@ class _Rejoins:
 
 def dask_setup(worker: Any) -> None:
     """The preload hook: make a gothreads pool the worker's default executor, with as
-    many workers as the worker has threads."""
+    many workers as the worker has threads -- in place of the pool the worker made
+    itself (distributed's own class).  An executor the user chose for the worker is
+    kept: ``executor="offload"`` makes that distributed's process-wide offload
+    executor, which must never be shut down."""
     import dask
 
+    old = worker.executors.get("default")
+    if old is not None and type(old) is not _dtpe.ThreadPoolExecutor:
+        return
     idle_timeout = dask.config.get("gothreads.idle-timeout", 10.0)
     max_threads = dask.config.get("gothreads.max-threads", None)
-    old = worker.executors.get("default")
     worker.executors["default"] = ThreadPoolExecutor(
         worker.state.nthreads, thread_name_prefix="Dask-Default-Threads",
         idle_timeout=None if idle_timeout is None else float(idle_timeout),

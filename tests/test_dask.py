@@ -43,3 +43,35 @@ def test_gothreads_runs_a_dask_cluster_as_distributeds_pool_does():
     # load, having had more threads under it.
     assert all(a <= b for a, b in zip(got["after"], got["before"])), got
     assert max(got["during"]) > max(got["after"]), got
+
+
+def test_preload_replaces_only_the_pool_the_worker_made_itself():
+    # dask_setup() swaps the pool a Worker makes when given none (distributed's own
+    # class) for a gothreads one.  An executor the user chose stays, and is not shut
+    # down: Worker(executor="offload") makes the default distributed's process-wide
+    # offload executor, which comms and (de)serialization keep using.
+    import types
+    from concurrent.futures import ThreadPoolExecutor as StdlibPool
+
+    from distributed import threadpoolexecutor, utils
+
+    import gothreads.dask
+
+    def worker(default):
+        return types.SimpleNamespace(executors={"default": default},
+                                     state=types.SimpleNamespace(nthreads=2))
+
+    own = threadpoolexecutor.ThreadPoolExecutor(2)
+    w = worker(own)
+    gothreads.dask.dask_setup(w)
+    assert isinstance(w.executors["default"], gothreads.dask.ThreadPoolExecutor)
+    assert own._shutdown
+    w.executors["default"].shutdown()
+
+    for chosen in (utils._offload_executor, StdlibPool(1)):
+        w = worker(chosen)
+        gothreads.dask.dask_setup(w)
+        assert w.executors["default"] is chosen
+        assert not chosen._shutdown
+        assert chosen.submit(pow, 2, 3).result(timeout=10) == 8
+    chosen.shutdown()
