@@ -735,7 +735,11 @@ cdef class Pool:
             self.seceded += 1
             self._admit()
         _end()
-        self._staff()
+        try:
+            self._staff()
+        except BaseException:
+            self.rejoin(s)  # no region begun (out of memory making a worker)
+            raise
 
     def rejoin(self, Slot s):
         """The worker's task goes on: it waits, first come first served, until fewer

@@ -44,12 +44,15 @@ class ThreadPoolExecutor(_executor.ThreadPoolExecutor):
     """gothreads.ThreadPoolExecutor for dask.distributed workers: the same pool, whose
     threads also answer distributed's ``secede()``/``rejoin()``/``worker_client()``.
 
-    (distributed runs a task with the worker's context -- ``get_worker()``, the task's
-    key -- only in an executor whose class name holds "ThreadPoolExecutor".)"""
+    ``join_at_exit`` is False by default, as distributed's own threads are daemons: a
+    worker process that exits does not wait for tasks still running.  (distributed
+    runs a task with the worker's context -- ``get_worker()``, the task's key -- only
+    in an executor whose class name holds "ThreadPoolExecutor".)"""
 
     def __init__(self, max_workers: Optional[int] = None, thread_name_prefix: str = "",
                  initializer: Optional[Callable[..., object]] = None,
-                 initargs: Tuple[Any, ...] = (), **kwargs: Any) -> None:
+                 initargs: Tuple[Any, ...] = (), *, join_at_exit: bool = False,
+                 **kwargs: Any) -> None:
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         pool_side = _DistributedPool()
@@ -61,7 +64,8 @@ class ThreadPoolExecutor(_executor.ThreadPoolExecutor):
             if initializer is not None:
                 initializer(*args)
 
-        super().__init__(max_workers, thread_name_prefix, init, initargs, **kwargs)
+        super().__init__(max_workers, thread_name_prefix, init, initargs,
+                         join_at_exit=join_at_exit, **kwargs)
 
 
 class _DistributedPool:

@@ -174,14 +174,16 @@ class _HandoffFuture(_Future[_T]):
     inside a task of the same executor -- its ``result()``, ``exception()``, or
     ``concurrent.futures.wait()``/``as_completed()`` on it -- is a blocking region
     (gothreads.blocking), so tasks that wait for tasks they submitted cannot starve
-    the pool.  Each such executor has its own subclass, which knows its pool."""
+    the pool.  A wait with a timeout is not: it ends in time (leaving a region may wait
+    for a slot), and cannot wait forever anyway.  Each such executor has its own
+    subclass, which knows its pool."""
 
     __slots__ = ()
     _gt_pool: Optional[_pool.Pool] = None
 
     def _spin_then(self, wait: Callable[["Future[_T]", Optional[float]], _R],
                    timeout: Optional[float]) -> _R:
-        slot = _blocking_slot(self._gt_pool)
+        slot = None if timeout is not None else _blocking_slot(self._gt_pool)
         if slot is None:
             return _Future._spin_then(self, wait, timeout)
         pool = slot.thread._pool
@@ -233,6 +235,8 @@ class _HandoffEvent:
         self._event = event
 
     def wait(self, timeout: Optional[float] = None) -> bool:
+        if timeout is not None:  # as for _HandoffFuture: a timed wait ends in time
+            return self._event.wait(timeout)
         with blocking():
             return self._event.wait(timeout)
 
@@ -541,18 +545,19 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         when false, interpreter exit does not wait for running tasks and cancels queued
         ones (default True: queued work finishes, as in the stdlib).
     handoff_on_wait
-        when true, a task that waits for a future of this executor (its ``result()``
-        or ``exception()``, ``concurrent.futures.wait()``, ``as_completed()``, or the
-        results of ``map``) does so in a blocking region (:func:`gothreads.blocking`),
+        when true, a task that waits, without a timeout, for a future of this executor
+        (its ``result()`` or ``exception()``, ``concurrent.futures.wait()``,
+        ``as_completed()``, or the results of ``map``) does so in a blocking region
+        (:func:`gothreads.blocking`),
         so that tasks which submit work and wait for it never deadlock the pool
         (default False, as in the stdlib, where that deadlocks once ``max_workers``
         tasks wait).
     max_threads
-        the most threads the executor runs at once, those in blocking regions
-        included (default: 1024, or ``max_workers`` if that is more).  At the ceiling
-        no thread starts: queued work waits for a worker to finish a task, and a
-        program whose tasks all wait for queued ones deadlocks there as it would
-        without blocking regions.
+        the most workers the executor has at once, those in blocking regions included
+        (default: 1024, or ``max_workers`` if that is more; a worker that has left may
+        still be ending its thread for a moment).  At the ceiling no worker starts:
+        queued work waits for a worker to finish a task, and a program whose tasks all
+        wait for queued ones deadlocks there as it would without blocking regions.
     """
 
     # Shared with the stdlib class, as in the stdlib: names ThreadPoolExecutor-N.

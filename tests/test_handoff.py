@@ -285,8 +285,65 @@ def test_handoff_on_wait_leaves_other_waits_alone():
     assert ex.submit(task).result(timeout=10) == (0, 1)
 
     def own():  # the control: a wait on its own executor's future is a region
-        return ex.submit(lambda: ex.stats().seceded).result(timeout=10)
+        return ex.submit(lambda: ex.stats().seceded).result()
 
     assert ex.submit(own).result(timeout=10) == 1
     other.shutdown()
     ex.shutdown()
+
+
+def test_handoff_on_wait_leaves_timed_waits_to_time_out():
+    # A wait with a timeout is no region: leaving one may wait for a slot, and the
+    # timeout must hold as in the stdlib (the queued child never runs on one worker).
+    ex = gothreads.ThreadPoolExecutor(1, handoff_on_wait=True)
+    go = threading.Event()
+
+    def task():
+        child = ex.submit(go.wait, 10)
+        t = time.monotonic()
+        outcomes = []
+        for wait in (lambda: child.result(timeout=0.2),
+                     lambda: cf.wait([child], timeout=0.2).not_done,
+                     lambda: list(cf.as_completed([child], timeout=0.2))):
+            try:
+                outcomes.append(bool(wait()))
+            except cf.TimeoutError:
+                outcomes.append("timeout")
+        return outcomes, time.monotonic() - t, ex.stats().seceded
+
+    outcomes, took, seceded = ex.submit(task).result(timeout=20)
+    go.set()
+    assert outcomes == ["timeout", True, "timeout"]
+    assert took < 3 and seceded == 0
+    assert ex.shutdown(timeout=10)
+
+
+def test_secede_that_cannot_make_a_worker_begins_no_region(monkeypatch):
+    # Out of memory while secede() makes a worker for queued work: it raises, and the
+    # task still counts as running outside a region (before, it stayed seceded with no
+    # region to end it).
+    from gothreads import executor as gx
+
+    ex = gothreads.ThreadPoolExecutor(1, idle_timeout=None)
+
+    def task():
+        queued = ex.submit(pow, 2, 3)
+        real = gx._Worker.__init__
+
+        def no_memory(self, *a):
+            raise MemoryError
+
+        monkeypatch.setattr(gx._Worker, "__init__", no_memory)
+        try:
+            gothreads.secede()
+        except MemoryError:
+            pass
+        finally:
+            monkeypatch.setattr(gx._Worker, "__init__", real)
+        st = ex.stats()
+        return (st.busy, st.seceded), queued
+
+    counts, queued = ex.submit(task).result(timeout=10)
+    assert counts == (1, 0)
+    assert queued.result(timeout=10) == 8
+    assert ex.shutdown(timeout=10)
