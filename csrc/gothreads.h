@@ -73,6 +73,7 @@ void gt_set_thread_name(const char *name);
 typedef struct gt_note {
     _Atomic uint32_t key;
     int64_t spin_ns; /* the sleeper's own: current spin budget */
+    _Atomic int64_t woken_ns; /* when the last wakeup was posted (gt_mono_ns) */
 } gt_note;
 
 void gt_note_init(gt_note *n);
@@ -95,6 +96,9 @@ int64_t gt_mono_ns(void);
  * within a shared adaptive budget (take it with gt_done_budget(), spend it over
  * several gt_done_spin calls, report the outcome with gt_done_adapt). */
 void gt_done_post(void);
+/* How long after `start` (gt_mono_ns) the last post came; if none came since, how
+ * long ago `start` was. */
+int64_t gt_done_posted_after(int64_t start);
 uint64_t gt_done_seq(void);
 /* The budget for one wait, 0 when it must not spin (spinning not allowed, or as many
  * waiters spin already as half the usable CPUs); a non-zero budget must be given

@@ -19,7 +19,7 @@
 #include "runtime.h"
 
 #define GT_SPIN_MIN_NS 1000
-#define GT_SPIN_MAX_NS 50000
+#define GT_SPIN_MAX_NS 20000
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
 {
@@ -40,6 +40,7 @@ void gt_note_init(gt_note *n)
 
 int gt_note_wakeup(gt_note *n)
 {
+    atomic_store_explicit(&n->woken_ns, gt_mono_ns(), memory_order_relaxed);
     if (atomic_exchange_explicit(&n->key, 1, memory_order_release) != 2)
         return 0;
     syscall(SYS_futex, &n->key, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -57,6 +58,14 @@ static int take(gt_note *n)
 static int woken(void *n)
 {
     return atomic_load_explicit(&((gt_note *)n)->key, memory_order_acquire) == 1;
+}
+
+/* How long after `start` the wakeup came: stamped by the waker, so a sleeper that
+ * the kernel wakes late still learns when its spin would have caught it. */
+static int64_t woken_after(gt_note *n, int64_t start)
+{
+    int64_t d = atomic_load_explicit(&n->woken_ns, memory_order_relaxed) - start;
+    return d >= 0 ? d : 0;
 }
 
 int gt_note_sleep(gt_note *n, int64_t timeout_ns)
@@ -91,7 +100,7 @@ int gt_note_sleep(gt_note *n, int64_t timeout_ns)
         }
         futex_wait(&n->key, 2, left);
         if (atomic_load_explicit(&n->key, memory_order_acquire) == 1) {
-            n->spin_ns = gt_spin_adapt(n->spin_ns, 0, spent, gt_mono_ns() - start,
+            n->spin_ns = gt_spin_adapt(n->spin_ns, 0, spent, woken_after(n, start),
                                        GT_SPIN_MIN_NS, GT_SPIN_MAX_NS);
             return take(n);
         }

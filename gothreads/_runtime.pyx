@@ -358,7 +358,7 @@ def spin_for_result(fut, timeout=None):
 def spin_missed(token):
     """Tell the spin policy when the result came after a spin that gave up."""
     t0, spun = token
-    gt_done_adapt(0, spun, gt_mono_ns() - t0)
+    gt_done_adapt(0, spun, gt_done_posted_after(t0))
 
 
 def set_thread_name(name):

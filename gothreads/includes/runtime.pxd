@@ -44,6 +44,7 @@ cdef extern from "gothreads.h" nogil:
                       int64_t *spent_ns)
     int64_t gt_mono_ns()
     void gt_done_post()
+    int64_t gt_done_posted_after(int64_t start)
     uint64_t gt_done_seq()
     int64_t gt_done_budget()
     int gt_done_spin(uint64_t seen, int64_t *left_ns)
