@@ -19,7 +19,7 @@
 #include "runtime.h"
 
 #define GT_SPIN_MIN_NS 1000
-#define GT_SPIN_MAX_NS 20000
+#define GT_SPIN_MAX_NS 35000
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
 {

@@ -50,13 +50,14 @@
  *     (26-54 us) would otherwise make every slept wait look long, and a tight loop
  *     that once fell to the floor would never learn that its events come within a
  *     few microseconds.
- *   - the budgets are capped near the CPU cost of sleeping instead (20 us for a
- *     worker's note, 25 us for result()): a spin that runs out costs its whole budget
- *     of CPU, and a sleep and wakeup cost about that much, so a longer cap only buys
- *     latency with CPU.  Measured (9 interleaved rounds, gothreads/stdlib, CPU per
- *     request): paced 10000/s noop 1.17 with these caps against 1.33 with 50/100 us;
- *     paced 10000/s of 50 us tasks 1.02 against 1.21; the tight submit/result loop
- *     0.11 against 0.14.
+ *   - the budgets are capped near the CPU cost of sleeping instead (25 us for
+ *     result(), 35 us for a worker's note): a spin that runs out costs its whole
+ *     budget of CPU, and a sleep and wakeup cost about that much, so a longer cap only
+ *     buys latency with CPU.  The note's is longer because an asyncio loop's next
+ *     submission comes through the loop's own wakeup.  Measured (7-9 interleaved
+ *     rounds, gothreads/stdlib; were 50 and 100 us): CPU per request for paced
+ *     10000/s of 50 us tasks 1.02 against 1.21, the tight submit/result loop 0.11
+ *     against 0.14; run_in_executor's time 0.49 (0.85 with the note at 20 us).
  *
  * GOTHREADS_SPIN=0 in the environment turns spinning off altogether.
  */
