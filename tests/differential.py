@@ -515,14 +515,27 @@ def _blocking_bodies(x):
     return n
 
 
+def _gated_submits(ops):
+    """How many gated submits ops make (in other threads too): each such task holds a
+    worker until its gate opens (["open"], a drain, or the end)."""
+    n = 0
+    for op in ops:
+        if op[0] == "submit" and len(op) > 2 and op[2]:
+            n += 1
+        elif op[0] == "thread":
+            n += _gated_submits(op[1])
+    return n
+
+
 def starvable(prog):
     """More bodies may block at once than there are workers: then whether a bounded
     wait or a submit-and-wait times out depends on which task got a worker first, in
     the stdlib too (a faster executor lands on the other side of that race), so wait
-    and submit observations outside maps are not compared.  A program with no more
-    blocking bodies than workers never starves a task that a free worker could run:
-    that is the case defect 1 (a callback's submit-and-wait) breaks."""
-    return _blocking_bodies(prog["ops"]) > prog["workers"]
+    and submit observations outside maps are not compared.  A gated task blocks its
+    worker as well.  A program with no more blocking bodies than workers never starves
+    a task that a free worker could run: that is the case defect 1 (a callback's
+    submit-and-wait) breaks."""
+    return _blocking_bodies(prog["ops"]) + _gated_submits(prog["ops"]) > prog["workers"]
 
 
 def match(got, want, loose):

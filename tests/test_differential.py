@@ -60,6 +60,18 @@ FOUND = {
         "workers": 2, "shutdown": [False, False, False],
         "ops": [["map", {"n": 130, "pairs": 1, "timeout": None, "raise_at": None, "sleep": 0,
                          "buffersize": None, "take": None}]]},
+    # A harness rule, not a gothreads defect (CI on 3.14, and 8 of 10 replays on 3.11):
+    # a gated task holds its worker until the drain, so with two blocking callbacks
+    # the main thread's submit-and-wait can find every worker taken -- in the stdlib
+    # too, where starting a thread lets it run first and the race usually goes the
+    # other way.  Gated submits now count as blockers (starvable).
+    "gated-task-starves-a-submit-and-wait": {
+        "workers": 3, "shutdown": [True, True, True],
+        "ops": [["as_completed", [7, 5, -1, 0]], ["resize", 2],
+                ["submit_cb", [["sleep", 20]], [["wait", 3]]],
+                ["submit_cb", [["raise", 6]], [["sub", [["exit"], ["ret", 4]]]]],
+                ["submit", [["set", 0]]], ["submit", [["raise", 5]], True],
+                ["cb", 2, [["sub", [["exit"]]]]], ["drain"]]},
 }
 
 
