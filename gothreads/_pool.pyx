@@ -397,11 +397,14 @@ cdef class Pool:
         self.max_threads = max(self.cap, DEFAULT_MAX_THREADS) if max_threads is None else max_threads
         return 0
 
+    cdef inline Py_ssize_t _surplus(self) noexcept:
+        """Workers beyond max_workers (negative: room), seceded ones not counted."""
+        return len(self.workers) - self.seceded - self.cap
+
     cdef inline bint _room(self) noexcept:
         """May another worker start?  Seceded workers do not count against max_workers,
         but every thread counts against max_threads."""
-        cdef Py_ssize_t n = len(self.workers)
-        return n - self.seceded < self.cap and n < self.max_threads
+        return self._surplus() < 0 and len(self.workers) < self.max_threads
 
     # -- submission (the caller's thread) -----------------------------------------------
 
@@ -635,7 +638,7 @@ cdef class Pool:
                 self.waking -= 1
             self._unbusy(s)
             if (s.gen != self.gen or s.exit_after or
-                    len(self.workers) - self.seceded > self.cap or
+                    self._surplus() > 0 or
                     (s.first is not None and self.busy >= self.cap)):
                 # Forked away, asked to exit (exit_thread), surplus after a resize or
                 # once seceded workers came back, or started for work whose slot a
@@ -715,7 +718,7 @@ cdef class Pool:
     cdef void _trim(self) noexcept:
         """Atomic: wake idle workers beyond max_workers (seceded ones not counted), the
         coldest first, so that they exit; busy ones exit when next idle."""
-        cdef Py_ssize_t surplus = len(self.workers) - self.seceded - self.cap
+        cdef Py_ssize_t surplus = self._surplus()
         while surplus > 0 and self.idle:
             self._unpark(self.idle.pop(0))
             surplus -= 1

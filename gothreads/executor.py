@@ -19,6 +19,7 @@ pool may start a thread (sched.lock), and no gothreads thread ever takes threads
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import math
 import os
@@ -29,8 +30,8 @@ import time
 import weakref
 from concurrent.futures import _base
 from concurrent.futures import thread as _stdlib_thread
-from typing import (Any, Callable, Iterable, Iterator, List, Literal, NamedTuple, Optional,
-                    Set, Tuple, TypeVar)
+from typing import (Any, Callable, ContextManager, Iterable, Iterator, List, Literal,
+                    NamedTuple, Optional, Set, Tuple, TypeVar)
 
 from gothreads import _pool, _runtime
 
@@ -183,15 +184,8 @@ class _HandoffFuture(_Future[_T]):
 
     def _spin_then(self, wait: Callable[["Future[_T]", Optional[float]], _R],
                    timeout: Optional[float]) -> _R:
-        slot = None if timeout is not None else _blocking_slot(self._gt_pool)
-        if slot is None:
+        with _handoff(self._gt_pool, timeout):
             return _Future._spin_then(self, wait, timeout)
-        pool = slot.thread._pool
-        pool.secede(slot)
-        try:
-            return _Future._spin_then(self, wait, timeout)
-        finally:
-            pool.rejoin(slot)
 
     def _new_waiters(self) -> List[Any]:
         return _HandoffWaiters(self._gt_pool)
@@ -221,7 +215,7 @@ class _HandoffWaiters(list):  # type: ignore[type-arg]
         event = getattr(waiter, "event", None)
         if (event is not None and not isinstance(event, _HandoffEvent) and
                 _blocking_slot(self._gt_pool) is not None):
-            waiter.event = _HandoffEvent(event)
+            waiter.event = _HandoffEvent(event, self._gt_pool)
         super().append(waiter)
 
 
@@ -229,15 +223,14 @@ class _HandoffEvent:
     """A waiter's threading.Event whose wait() is a blocking region (the rest is the
     Event's own: whoever sets it, before or after the swap, sets the same Event)."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_event", "_pool")
 
-    def __init__(self, event: threading.Event) -> None:
+    def __init__(self, event: threading.Event, pool: Optional[_pool.Pool]) -> None:
         self._event = event
+        self._pool = pool
 
     def wait(self, timeout: Optional[float] = None) -> bool:
-        if timeout is not None:  # as for _HandoffFuture: a timed wait ends in time
-            return self._event.wait(timeout)
-        with blocking():
+        with _handoff(self._pool, timeout):
             return self._event.wait(timeout)
 
     def set(self) -> None:
@@ -379,12 +372,19 @@ def exit_thread() -> None:
     _task_slot("exit_thread").exit_after = True
 
 
-def _task_slot(what: str) -> _pool.Slot:
-    """The pool slot of the gothreads worker running the calling task; RuntimeError
-    anywhere else."""
+def _current_slot() -> Optional[_pool.Slot]:
+    """The pool slot of the gothreads worker running the calling task, else None."""
     w = threading.current_thread()
-    slot = w._slot if isinstance(w, _Worker) and not w._done.is_set() else None
-    if slot is None or not slot.busy:
+    if not isinstance(w, _Worker) or w._done.is_set():
+        return None
+    slot = w._slot
+    return slot if slot is not None and slot.busy else None
+
+
+def _task_slot(what: str) -> _pool.Slot:
+    """_current_slot(), or RuntimeError outside a task of a gothreads worker."""
+    slot = _current_slot()
+    if slot is None:
         raise RuntimeError(f"gothreads.{what}() must be called from a task running "
                            "on a gothreads ThreadPoolExecutor worker")
     return slot
@@ -393,13 +393,19 @@ def _task_slot(what: str) -> _pool.Slot:
 def _blocking_slot(pool: Optional[_pool.Pool]) -> Optional[_pool.Slot]:
     """The slot of the calling worker when it runs a task of ``pool`` outside a
     blocking region (a wait there should hand its slot off), else None."""
-    w = threading.current_thread()
-    if not isinstance(w, _Worker) or w._pool is not pool:
-        return None
-    slot = w._slot
-    if slot is None or not slot.busy or slot.seceded:
+    slot = _current_slot()
+    if slot is None or slot.seceded or slot.thread._pool is not pool:
         return None
     return slot
+
+
+def _handoff(pool: Optional[_pool.Pool], timeout: Optional[float]) -> ContextManager[None]:
+    """What a wait on ``pool``'s futures runs in under handoff_on_wait: a blocking
+    region when a task of ``pool`` waits with no timeout (a timed wait ends in time,
+    and leaving a region may wait for a slot), else nothing."""
+    if timeout is None and _blocking_slot(pool) is not None:
+        return blocking()
+    return contextlib.nullcontext()
 
 
 class blocking:
@@ -711,16 +717,17 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         del items
 
         pool = self._pool
+        result = batch.result
+
+        if pool.handoff_on_wait:
+            def result(i: int) -> Any:
+                with _handoff(pool, None):
+                    return batch.result(i)
 
         def result_iterator() -> Iterator[_T]:
             try:
                 for i in range(batch.n):
-                    if pool.handoff_on_wait and _blocking_slot(pool) is not None:
-                        with blocking():
-                            value = batch.result(i)
-                        yield value
-                    else:
-                        yield batch.result(i)
+                    yield result(i)
             finally:
                 batch.stop()
 
