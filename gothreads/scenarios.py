@@ -136,28 +136,76 @@ def asyncio_to_thread(Executor: ExecutorType, n: int) -> Measure:
     return _run_async(Executor, n, to_thread=True)
 
 
+def _requests(ex: cf.Executor, task: Callable[[], None], period: float, n: int,
+              lat: List[float]) -> None:
+    """n requests ``ex.submit(task).result()``, one every ``period`` seconds (none
+    waits when the last ran late); appends each one's latency, submit to result."""
+    due = time.perf_counter()
+    for _ in range(n):
+        due += period
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        t = time.perf_counter()
+        ex.submit(task).result()
+        lat.append(time.perf_counter() - t)
+
+
 def paced(rate: int, task: Callable[[], None]) -> Callable[[ExecutorType, int], Measure]:
     """One client doing ``submit(task).result()`` at a steady ``rate`` per second, 4
     workers: a server's request path.  Latency is from submit to result."""
     def run(Executor: ExecutorType, n: int) -> Measure:
-        period = 1.0 / rate
         with Executor(4) as ex:
             for _ in range(20):
                 ex.submit(task).result()
-            lat = []
+            lat: List[float] = []
             clock = Clock()
-            due = time.perf_counter()
-            for _ in range(n):
-                due += period
-                pause = due - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-                t = time.perf_counter()
-                ex.submit(task).result()
-                lat.append(time.perf_counter() - t)
+            _requests(ex, task, 1.0 / rate, n, lat)
             return clock.per_op(n, lat)
 
     run.__doc__ = f"submit({task.__name__}).result() at {rate}/s"
+    return run
+
+
+PAIRED_BLOCKS = 10
+
+
+def paced_paired(rate: int, task: Callable[[], None]) -> Callable[[int], Dict[str, Measure]]:
+    """The paced load for both executors at once, in alternating blocks (ABBA...), so
+    that both see the same state of the machine.  On a shared VM the cost of a kernel
+    wakeup changes by 2-3x from one second to the next; runs of one executor after
+    the other compare those states as much as the executors.  Each executor gets
+    PAIRED_BLOCKS blocks of n / PAIRED_BLOCKS requests; its CPU is the process CPU
+    during its blocks (the other pool's workers sleep meanwhile)."""
+    def run(n: int) -> Dict[str, Measure]:
+        per = max(1, n // PAIRED_BLOCKS)
+        pools = {impl: Executor(4) for impl, Executor in IMPLS.items()}
+        try:
+            for ex in pools.values():
+                for _ in range(20):
+                    ex.submit(task).result()
+            wall = dict.fromkeys(pools, 0.0)
+            cpu = dict.fromkeys(pools, 0.0)
+            lat: Dict[str, List[float]] = {impl: [] for impl in pools}
+            for b in range(PAIRED_BLOCKS):
+                order = list(pools) if b % 2 == 0 else list(pools)[::-1]
+                for impl in order:
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    _requests(pools[impl], task, 1.0 / rate, per, lat[impl])
+                    wall[impl] += time.perf_counter() - w0
+                    cpu[impl] += time.process_time() - c0
+        finally:
+            for ex in pools.values():
+                ex.shutdown()
+        total = per * PAIRED_BLOCKS
+        out = {}
+        for impl in pools:
+            q = statistics.quantiles(lat[impl], n=100)
+            out[impl] = Measure(wall[impl] / total, cpu[impl] / total,
+                                statistics.median(lat[impl]), q[98])
+        return out
+
+    run.__doc__ = f"submit({task.__name__}).result() at {rate}/s, both executors in turn"
     return run
 
 
@@ -289,6 +337,9 @@ class Scenario(NamedTuple):
     n_quick: int
     goal_time: Optional[float]
     goal_cpu: Optional[float]
+    # Runs both executors in one go, in alternating blocks (the main job uses it in
+    # place of ``run`` for each round): for loads whose cost swings with the machine.
+    paired: Optional[Callable[[int], Dict[str, Measure]]] = None
 
 
 SCENARIOS: List[Scenario] = [
@@ -298,12 +349,10 @@ SCENARIOS: List[Scenario] = [
     Scenario("list(map(noop, range(N))), 4 workers", map_noop, 100_000, 50_000, 0.05, 0.05),
     Scenario("await run_in_executor(ex, noop)", asyncio_run_in_executor, 3000, 1000, 0.6, 1.0),
     Scenario("await asyncio.to_thread(noop)", asyncio_to_thread, 3000, 1000, 0.6, 1.0),
-    Scenario("paced 200/s submit(noop).result()", paced(200, noop), 300, 100, 1.0, 1.0),
-    Scenario("paced 2000/s submit(noop).result()", paced(2000, noop), 1500, 500, 1.0, 1.0),
-    Scenario("paced 10000/s submit(noop).result()", paced(10000, noop), 4000, 1500, 1.0, 1.0),
-    Scenario("paced 200/s, 50 us of Python", paced(200, work_50us), 300, 100, 1.0, 1.0),
-    Scenario("paced 2000/s, 50 us of Python", paced(2000, work_50us), 1500, 500, 1.0, 1.0),
-    Scenario("paced 10000/s, 50 us of Python", paced(10000, work_50us), 4000, 1500, 1.0, 1.0),
+    *[Scenario(f"paced {rate}/s{label}", paced(rate, task), n_full, n_quick, 1.0, 1.0,
+               paced_paired(rate, task))
+      for task, label in ((noop, " submit(noop).result()"), (work_50us, ", 50 us of Python"))
+      for rate, n_full, n_quick in ((200, 300, 100), (2000, 1500, 500), (10000, 4000, 1500))],
     Scenario("8 clients, 0-2 ms think, 32 workers", clients, 2400, 800, 1.0, 1.0),
     Scenario("numpy sort chunks, 1 worker/CPU", numpy_sort, 64, 32, 1 / 0.95, None),
 ]

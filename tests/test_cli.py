@@ -65,3 +65,14 @@ def test_plot(tmp_path):
     else:
         assert p.returncode == 0, p.stderr
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10000
+
+
+def test_paced_paired_measures_both_executors_at_the_pace():
+    from gothreads import scenarios
+    rate, n = 2000, 40
+    got = scenarios.paced_paired(rate, scenarios.noop)(n)
+    assert set(got) == set(scenarios.IMPLS)
+    for m in got.values():
+        assert m.cpu > 0 and 0 < m.p50 <= m.p99
+        # Each request waits for its turn, so a block cannot run faster than the pace.
+        assert m.wall >= 0.9 / rate, m
