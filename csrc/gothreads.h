@@ -69,10 +69,13 @@ int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
 void gt_set_thread_name(const char *name);
 
 /* A note (Go's): one sleeper, any number of wakers; the sleeper spins a bounded,
- * adaptive while before it sleeps in the kernel (note.c). */
+ * adaptive while before it sleeps in the kernel (note.c).  After a wait, `slept` says
+ * whether it went to the kernel (spin.c: a woken worker's GIL spin). */
 typedef struct gt_note {
     _Atomic uint32_t key;
     int64_t spin_ns; /* the sleeper's own: current spin budget */
+    int64_t last_wait_ns; /* the sleeper's own: how long its last wait took */
+    int slept; /* the sleeper's own: its last wait went to sleep in the kernel */
     _Atomic int64_t woken_ns; /* when the last wakeup was posted (gt_mono_ns) */
 } gt_note;
 

@@ -36,6 +36,8 @@ void gt_note_init(gt_note *n)
 {
     atomic_store(&n->key, 0);
     n->spin_ns = GT_SPIN_MAX_NS;
+    n->last_wait_ns = 0;
+    n->slept = 0;
 }
 
 int gt_note_wakeup(gt_note *n)
@@ -71,11 +73,13 @@ static int64_t woken_after(gt_note *n, int64_t start)
 int gt_note_sleep(gt_note *n, int64_t timeout_ns)
 {
     int64_t start = gt_mono_ns(), spent = 0;
+    n->slept = 0;
     int64_t budget = gt_spin_allowed() ? n->spin_ns : 0;
     if (timeout_ns >= 0 && budget > timeout_ns)
         budget = timeout_ns;
     if (budget > 0 && gt_spin_until(woken, n, budget, &spent)) {
-        n->spin_ns = gt_spin_adapt(n->spin_ns, 1, spent, spent, GT_SPIN_MIN_NS, GT_SPIN_MAX_NS);
+        n->spin_ns = gt_spin_adapt(n->spin_ns, 1, spent, spent, &n->last_wait_ns,
+                                   GT_SPIN_MIN_NS, GT_SPIN_MAX_NS);
         return take(n);
     }
     uint32_t expect = 0;
@@ -92,16 +96,18 @@ int gt_note_sleep(gt_note *n, int64_t timeout_ns)
                                                             memory_order_acquire,
                                                             memory_order_acquire)) {
                     n->spin_ns = gt_spin_adapt(n->spin_ns, 0, spent, timeout_ns,
-                                               GT_SPIN_MIN_NS, GT_SPIN_MAX_NS);
+                                               &n->last_wait_ns, GT_SPIN_MIN_NS,
+                                               GT_SPIN_MAX_NS);
                     return 0; /* timed out */
                 }
                 return take(n);
             }
         }
+        n->slept = 1;
         futex_wait(&n->key, 2, left);
         if (atomic_load_explicit(&n->key, memory_order_acquire) == 1) {
             n->spin_ns = gt_spin_adapt(n->spin_ns, 0, spent, woken_after(n, start),
-                                       GT_SPIN_MIN_NS, GT_SPIN_MAX_NS);
+                                       &n->last_wait_ns, GT_SPIN_MIN_NS, GT_SPIN_MAX_NS);
             return take(n);
         }
     }

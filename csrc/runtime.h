@@ -181,7 +181,7 @@ static inline void gt_cpu_relax(void)
 
 /* spin.c: the adaptive budget rule shared by every spinner (see the essay there). */
 int64_t gt_spin_adapt(int64_t budget, int caught, int64_t spun_ns, int64_t waited_ns,
-                      int64_t lo, int64_t hi);
+                      int64_t *last_wait_ns, int64_t lo, int64_t hi);
 
 /* ---- arch (arch/sys_<os>_<arch>.S): the contract, stated once ------------------------
  * gt_clone_raw(flags, stack_top, tls, mp, fn): clone a thread with the given flags

@@ -14,8 +14,8 @@
  * Each becomes a store that a spinning thread sees within a microsecond when
  *
  *   1. a parked worker spins on its note before it sleeps;
- *   2. a woken worker spins until the GIL is free before it asks for it (the bridge
- *      passes a probe of the GIL's state, gothreads/gil_probe.c);
+ *   2. a worker woken while it spun spins until the GIL is free before it asks for it
+ *      (the bridge passes a probe of the GIL's state, gothreads/gil_probe.c);
  *   3. result() spins, with the GIL released, until the completion sequence moves: a
  *      worker bumps it (gt_done_post) after it has published and released the GIL, so
  *      the waiter that sees it finds the GIL free as well.
@@ -30,6 +30,9 @@
  *     (gt_note_wakeup returns 0): only then does the submitter's result() spin (the
  *     bridge marks the future "hot"); a worker woken from the kernel, a new worker and
  *     a queued task make it sleep at once;
+ *   - a worker woken from the kernel does not spin for the GIL either: the thread
+ *     that woke it, and holds the GIL, is often on the CPU it woke on, so that spin
+ *     missed 42% of the time at 200 requests/s (the note says how it woke: slept);
  *   - at most half the usable CPUs' worth of threads spin in result() at once (at
  *     least one), so spinners never crowd out the workers they wait for;
  *   - never with one usable CPU (affinity, cpuset: sampled once a second);
@@ -40,11 +43,17 @@
  *     brake that read /proc/loadavg (three system calls per decision);
  *   - every budget adapts (gt_spin_adapt): doubled when a spin caught its event,
  *     halved when it ran out.  When the event came well after the spinner gave up and
- *     slept (at least twice its spin), the budget is raised to twice that wait: a cold
- *     start, or a phase in which the other side slept too, learns what the handoff
- *     takes.  An event that came just after the spin ended may have been waiting for
- *     the spinner's CPU, and teaches nothing.  On a crowded machine the other side is
- *     often preempted, spins run out, and the budgets fall to their floor.
+ *     slept (at least twice its spin), but soon (under the cap), and the wait before
+ *     came soon too, the budget is raised to twice that wait: a cold start, or a phase
+ *     in which the other side slept too, learns what the handoff takes.  One soon wait
+ *     alone is not enough: at a paced load, a request that ran late makes the next
+ *     submission come right after a result, and raising on it re-armed the full
+ *     budget, which the paced waits after it burnt in halvings (35 + 17 + 9 + ... us
+ *     for one late request; 5.7 us of spinning per request at 10000/s, 24% of the
+ *     note's spins catching).  An event that came just after the spin ended may have
+ *     been waiting for the spinner's CPU, and teaches nothing.  On a crowded machine
+ *     the other side is often preempted, spins run out, and the budgets fall to their
+ *     floor.
  *   - "when the event came" is the time its poster stamped (the note's wakeup, the
  *     completion post), not when the sleeper woke: the kernel's wakeup latency
  *     (26-54 us) would otherwise make every slept wait look long, and a tight loop
@@ -140,12 +149,15 @@ int gt_spin_until(int (*done)(void *), void *arg, int64_t budget_ns, int64_t *sp
 }
 
 int64_t gt_spin_adapt(int64_t budget, int caught, int64_t spun_ns, int64_t waited_ns,
-                      int64_t lo, int64_t hi)
+                      int64_t *last_wait_ns, int64_t lo, int64_t hi)
 {
+    int64_t last = *last_wait_ns;
+    *last_wait_ns = waited_ns;
     if (caught)
         budget *= 2;
-    else if (waited_ns < hi && waited_ns >= 2 * spun_ns && budget < 2 * waited_ns)
-        budget = 2 * waited_ns; /* it came well after we gave up, but soon */
+    else if (waited_ns < hi && waited_ns >= 2 * spun_ns && budget < 2 * waited_ns &&
+             last < hi)
+        budget = 2 * waited_ns; /* it came well after we gave up, but soon, twice */
     else
         budget /= 2;
     return budget < lo ? lo : budget > hi ? hi : budget;
@@ -155,6 +167,7 @@ int64_t gt_spin_adapt(int64_t budget, int caught, int64_t spun_ns, int64_t waite
 
 static _Atomic uint64_t done_seq;
 static _Atomic int64_t done_budget = GT_DONE_SPIN_MAX_NS;
+static int64_t done_last_wait_ns; /* written by racing waiters: a hint, as the budget */
 static _Atomic int done_spinners; /* waiters holding a budget */
 
 static _Atomic int64_t done_post_ns; /* when the last post came */
@@ -201,6 +214,7 @@ void gt_done_adapt(int caught, int64_t spun_ns, int64_t waited_ns)
 {
     atomic_fetch_sub_explicit(&done_spinners, 1, memory_order_relaxed);
     int64_t b = atomic_load_explicit(&done_budget, memory_order_relaxed);
-    b = gt_spin_adapt(b, caught, spun_ns, waited_ns, GT_DONE_SPIN_MIN_NS, GT_DONE_SPIN_MAX_NS);
+    b = gt_spin_adapt(b, caught, spun_ns, waited_ns, &done_last_wait_ns, GT_DONE_SPIN_MIN_NS,
+                      GT_DONE_SPIN_MAX_NS);
     atomic_store_explicit(&done_budget, b, memory_order_relaxed);
 }

@@ -32,7 +32,7 @@ cdef extern from "gothreads.h" nogil:
     int gt_churn(gt_mkind kind, long count, int concurrency, gt_mfn fn, void *arg,
                  size_t stack_size, double *seconds)
     ctypedef struct gt_note:
-        pass
+        int slept
 
     void gt_note_init(gt_note *n)
     int gt_note_wakeup(gt_note *n)

@@ -306,15 +306,33 @@ static void test_fork_in_m(void)
 static void test_spin_adapt(void)
 {
     const int64_t lo = 1000, hi = 100000;
-    CHECK(gt_spin_adapt(8000, 1, 500, 500, lo, hi) == 16000, "caught: doubles");
-    CHECK(gt_spin_adapt(80000, 1, 500, 500, lo, hi) == hi, "caught: capped");
-    CHECK(gt_spin_adapt(8000, 0, 8000, 9000, lo, hi) == 4000,
+    int64_t last = 0;
+    CHECK(gt_spin_adapt(8000, 1, 500, 500, &last, lo, hi) == 16000, "caught: doubles");
+    CHECK(last == 500, "the wait is remembered");
+    CHECK(gt_spin_adapt(80000, 1, 500, 500, &last, lo, hi) == hi, "caught: capped");
+    CHECK(gt_spin_adapt(8000, 0, 8000, 9000, &last, lo, hi) == 4000,
           "missed, event right after the spin: halves");
-    CHECK(gt_spin_adapt(2000, 0, 2000, 30000, lo, hi) == 60000,
-          "missed, event soon but well after the spin: learns 2x the wait");
-    CHECK(gt_spin_adapt(8000, 0, 8000, 5000000, lo, hi) == 4000,
+    CHECK(gt_spin_adapt(2000, 0, 2000, 30000, &last, lo, hi) == 60000,
+          "missed, event soon but well after the spin, twice: learns 2x the wait");
+    CHECK(gt_spin_adapt(8000, 0, 8000, 5000000, &last, lo, hi) == 4000,
           "missed, event long after: halves");
-    CHECK(gt_spin_adapt(1500, 0, 1500, 1500, lo, hi) == lo, "floor");
+    CHECK(gt_spin_adapt(2000, 0, 2000, 30000, &last, lo, hi) == lo,
+          "missed, event soon after a wait that was long (a paced load's late request): "
+          "halves, not re-armed");
+    CHECK(gt_spin_adapt(1000, 0, 1000, 30000, &last, lo, hi) == 60000,
+          "and the next soon wait re-arms it");
+    CHECK(gt_spin_adapt(1500, 0, 1500, 1500, &last, lo, hi) == lo, "floor");
+}
+
+/* A note says whether its last wait went to sleep in the kernel. */
+static void test_note_slept(void)
+{
+    gt_note note;
+    gt_note_init(&note);
+    gt_note_wakeup(&note);
+    CHECK(gt_note_sleep(&note, -1) == 1 && !note.slept, "woken before the wait: no sleep");
+    CHECK(gt_note_sleep(&note, 1000000) == 0 && note.slept,
+          "a wait that timed out after 1 ms went to the kernel");
 }
 
 typedef struct handoff {
@@ -373,6 +391,7 @@ int main(int argc, char **argv)
         stack_bytes = (size_t)atol(argv[2]) << 10;
     test_sizes();
     test_spin_adapt();
+    test_note_slept();
     test_note_handoff();
     /* Warm up: fill the stack cache and malloc's arenas before the baseline. */
     if (gt_raw_supported())
