@@ -35,6 +35,7 @@ RAW _Noreturn void gt_raw_mstart(gt_m *mp)
 {
     mp->fn(mp->arg);
     atomic_fetch_add_explicit(&gt_sched_g.nmexited, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gt_sched_g.nrawlive, 1, memory_order_relaxed);
     mp->freelink = NULL;
     gt_freem_push(mp, mp);
     /* Past this call the stack and the record belong to the reaper. */

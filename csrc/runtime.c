@@ -215,6 +215,7 @@ static void fork_child(void)
                       (gt_curm != NULL);
     atomic_store_explicit(&sched.nmexited, exited, memory_order_relaxed);
     atomic_store_explicit(&sched.nmreaped, exited, memory_order_relaxed);
+    atomic_store_explicit(&sched.nrawlive, 0, memory_order_relaxed); /* a raw M cannot fork */
     gt_template_forkchild(gt_curm != NULL);
 }
 
@@ -265,6 +266,8 @@ static void mexit(gt_m *mp)
     atomic_fetch_add_explicit(&sched.nmexited, 1, memory_order_relaxed);
     pthread_mutex_unlock(&sched.lock);
     gt_curm = NULL;
+    if (gt_ms_live() == 0)
+        gt_template_kick();
     /* Last touch of the record.  Past this line the reaper may tryjoin us; glibc's exit
      * path keeps running on this stack until the kernel clears the tid. */
     atomic_store_explicit(&mp->freewait, GT_FREE_REF, memory_order_release);
@@ -298,7 +301,12 @@ int gt_newm_direct(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atom
     if (rc == 0) {
         allm_link(mp);
         mp->state = M_RUNNING;
+        /* A raw M counts itself out when it exits, so it is counted in first. */
+        if (kind == GT_M_RAW)
+            atomic_fetch_add_explicit(&sched.nrawlive, 1, memory_order_relaxed);
         rc = kind == GT_M_RAW ? gt_os_newosproc_raw(mp) : gt_os_newosproc(mp, mstart);
+        if (rc != 0 && kind == GT_M_RAW)
+            atomic_fetch_sub_explicit(&sched.nrawlive, 1, memory_order_relaxed);
         if (rc == 0) {
             /* Counted created and given its churn counter only once its thread runs, so
              * an M whose create failed is neither created nor reaped for anyone.  Still

@@ -87,6 +87,7 @@ typedef struct gt_sched {
     _Atomic(gt_m *) freem;        /* Treiber stack */
     _Atomic uint64_t mnext;       /* next M id */
     _Atomic uint64_t nmcreated, nmexited, nmreaped, npushbacks;
+    _Atomic int64_t nrawlive;     /* raw Ms from before their thread starts to mexit */
 } gt_sched;
 
 extern gt_sched gt_sched_g;
@@ -107,6 +108,9 @@ int gt_template_pin(void);
 void gt_template_unpin(void);
 /* Ask the template thread to create the M; -ESRCH if it is not running. */
 int gt_template_newm(gt_mkind kind, gt_mfn fn, void *arg, size_t size, _Atomic long *reaped);
+/* A pthread M that was the last live M tells the template, which then starts its
+ * countdown to exit (template.c).  Takes tmpl.mu: call with no lock held. */
+void gt_template_kick(void);
 void gt_template_forkchild(int from_m);
 
 /* ---- the freem list (runtime.c) ---------------------------------------------------- */

@@ -15,6 +15,12 @@
  * pool shrank to nothing is back to its baseline thread count.  On its way out it
  * returns the burst's memory: see template_main.
  *
+ * While Ms are alive it sleeps until asked for an M, or until the last M's exit
+ * kicks it (gt_template_kick) and its countdown starts: an idle pool that keeps
+ * workers makes no periodic wakeups.  (It used to look every GT_TEMPLATE_IDLE_MS:
+ * two wakeups a second for as long as any worker lived.)  A raw M cannot kick it (no
+ * libc on a raw M), so while raw Ms live it still looks every GT_TEMPLATE_IDLE_MS.
+ *
  * Lock order: tmpl.mu is never held while taking sched.lock (the template drops it
  * before it creates an M), and no one holding sched.lock takes tmpl.mu.
  */
@@ -78,9 +84,21 @@ static void *template_main(void *unused)
             r->done = 1;
             pthread_cond_broadcast(&tmpl.done);
         }
-        struct timespec ts;
-        deadline_in(&ts, GT_TEMPLATE_IDLE_MS);
-        int rc = pthread_cond_timedwait(&tmpl.work, &tmpl.mu, &ts);
+        int rc = 0;
+        if (tmpl.pins == 0 && gt_ms_live() == 0) {
+            struct timespec ts;
+            deadline_in(&ts, GT_TEMPLATE_IDLE_MS);
+            rc = pthread_cond_timedwait(&tmpl.work, &tmpl.mu, &ts);
+        } else if (atomic_load_explicit(&gt_sched_g.nrawlive, memory_order_relaxed) > 0) {
+            struct timespec ts;
+            deadline_in(&ts, GT_TEMPLATE_IDLE_MS);
+            pthread_cond_timedwait(&tmpl.work, &tmpl.mu, &ts); /* only to look again */
+        } else {
+            /* Woken by a request, an unpin or the last M's kick: each comes under
+             * tmpl.mu after what it changed, so none is lost between the test above
+             * and this wait. */
+            pthread_cond_wait(&tmpl.work, &tmpl.mu);
+        }
         /* Leave only if no M can ask us for an M again.  Every M is made by us or by
          * a non-M thread that holds a pin from before its creation until the M is
          * counted in ms_live (gt_newm_direct counts it, then gt_template_unpin takes
@@ -142,6 +160,14 @@ void gt_template_unpin(void)
     pthread_mutex_lock(&tmpl.mu);
     GT_ASSERT(tmpl.pins > 0);
     tmpl.pins--;
+    pthread_cond_signal(&tmpl.work); /* the M it made may already have exited */
+    pthread_mutex_unlock(&tmpl.mu);
+}
+
+void gt_template_kick(void)
+{
+    pthread_mutex_lock(&tmpl.mu);
+    pthread_cond_signal(&tmpl.work);
     pthread_mutex_unlock(&tmpl.mu);
 }
 

@@ -613,6 +613,38 @@ def test_min_workers_kept(child):
     """))
 
 
+def test_idle_pool_with_kept_workers_makes_no_wakeups(child):
+    # An idle pool whose min_workers keeps a worker: no thread of the process wakes up
+    # (the stdlib's idle workers do not either).  The runtime's template thread, which
+    # creates the workers, used to look every 0.5 s whether it could exit.
+    child(SHRINK + textwrap.dedent("""
+        def wakeups():
+            out = {}
+            for tid in os.listdir("/proc/self/task"):
+                if int(tid) == threading.get_native_id():
+                    continue
+                with open(f"/proc/self/task/{tid}/comm") as f:
+                    name = f.read().strip()
+                with open(f"/proc/self/task/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches"):
+                            out[(tid, name)] = int(line.split()[1])
+            return out
+
+        ex = gothreads.ThreadPoolExecutor(2, min_workers=1, idle_timeout=0.1)
+        ex.submit(pow, 2, 3).result()
+        time.sleep(0.8)  # past the idle timeout and any countdown
+        before = wakeups()
+        assert any(name == "gothreads-tmpl" for _, name in before), before
+        time.sleep(2.0)
+        after = wakeups()
+        woke = {k: after[k] - before[k] for k in after if k in before and after[k] != before[k]}
+        assert not woke, f"idle threads woke up: {woke}"
+        assert ex.submit(pow, 2, 4).result() == 16
+        ex.shutdown()
+    """))
+
+
 def test_lifo_reuse_lets_surplus_age_out(child):
     # Under a trickle of sequential work, one (the most recently idle) worker serves
     # everything and the rest time out.
