@@ -170,11 +170,13 @@ def print_table(res: Dict[str, Any]) -> None:
     if not res["numpy"]:
         print("numpy sort: not run (numpy is not installed: pip install numpy)")
     b = res["burst"]
-    print("\nburst of 64 blocking tasks, then idle: OS threads before / peak / after idle")
+    print(f"\nburst of 64 blocking tasks, then idle: OS threads before / peak / after idle; "
+          f"then {scenarios.QUIET_S:g} s more idle: wakeups of other threads, process CPU")
     for impl in ("stdlib", "gothreads"):
         x = b[impl]
         print(f"  {impl:<10} {x['threads_before']:>3} / {x['threads_peak']:>3} / "
-              f"{x['threads_after_idle']:>3}")
+              f"{x['threads_after_idle']:>3};  {x['quiet_wakeups']} wakeups, "
+              f"{fmt_us(x['quiet_cpu_us'] / 1e6)} CPU")
     st = runtime.stats()
     print(f"\nruntime: {st['ms_created']} Ms created, {st['ms_reaped']} reaped, "
           f"{st['ms_live']} live, {st['stacks_cached']} stacks cached")

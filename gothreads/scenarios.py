@@ -292,6 +292,26 @@ def os_threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
+def thread_wakeups() -> Dict[str, int]:
+    """Each thread's voluntary context switches (its sleeps so far), by "tid name",
+    for every thread of the process but the caller."""
+    out = {}
+    me = threading.get_native_id()
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/self/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        out[f"{tid} {name}"] = int(line.split()[1])
+        except OSError:
+            pass  # the thread exited meanwhile
+    return out
+
+
 def rss_kib() -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -305,12 +325,18 @@ class BurstResult(NamedTuple):
     threads_peak: int
     threads_after_idle: int
     stack_bytes_after_idle: int
+    quiet_wakeups: int       # wakeups of the pool's threads in the next QUIET_S of idle
+    quiet_cpu_us: float      # process CPU in that time
+
+
+QUIET_S = 1.0
 
 
 def burst_then_idle(Executor: ExecutorType, width: int = 64, idle: float = 1.0) -> BurstResult:
-    """``width`` blocking tasks at once, then ``idle`` seconds with nothing to do.
-    gothreads pools get ``idle_timeout=idle/4``; their template thread leaves 0.5 s
-    after the last worker, so ``idle`` should be 1 s or more."""
+    """``width`` blocking tasks at once, then ``idle`` seconds with nothing to do, then
+    QUIET_S more in which an idle pool should not wake at all.  gothreads pools get
+    ``idle_timeout=idle/4``; their template thread leaves 0.5 s after the last worker,
+    so ``idle`` should be 1 s or more."""
     kwargs: Dict[str, Any] = {"idle_timeout": idle / 4} if Executor is gothreads.ThreadPoolExecutor else {}
     before = os_threads()
     ex = Executor(width, **kwargs)
@@ -323,8 +349,12 @@ def burst_then_idle(Executor: ExecutorType, width: int = 64, idle: float = 1.0) 
     runtime.reap()
     after = os_threads()
     stack = runtime.stats()["stack_bytes_mapped"]
+    w0, c0 = thread_wakeups(), time.process_time()
+    time.sleep(QUIET_S)
+    c1, w1 = time.process_time(), thread_wakeups()  # CPU first: reading /proc costs some
     ex.shutdown()
-    return BurstResult(before, peak, after, stack)
+    woke = sum(n - w0[t] for t, n in w1.items() if t in w0)
+    return BurstResult(before, peak, after, stack, woke, (c1 - c0) * 1e6)
 
 
 class Scenario(NamedTuple):

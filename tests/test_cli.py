@@ -40,6 +40,9 @@ def test_quick_table_and_json(tmp_path):
         if r["latency"]:
             assert r["gothreads"]["p99"] >= r["gothreads"]["time"]
     assert res["burst"]["gothreads"]["threads_after_idle"] <= res["burst"]["gothreads"]["threads_before"]
+    for impl in ("stdlib", "gothreads"):
+        assert res["burst"][impl]["quiet_wakeups"] >= 0 and res["burst"][impl]["quiet_cpu_us"] >= 0
+    assert "wakeups" in p.stdout
 
 
 def test_help_is_plain_text():
