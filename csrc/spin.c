@@ -130,7 +130,7 @@ int gt_spin_until(int (*done)(void *), void *arg, int64_t budget_ns, int64_t *sp
             r = 1;
             break;
         }
-        if ((i & 63) == 63) {
+        if ((i & 7) == 7) { /* a clock read every 8 pauses (~0.2 us): a budget ends on time */
             now = gt_mono_ns();
             if (now - prev > GT_PREEMPTED_NS) {
                 /* We lost the CPU mid-spin: the machine is crowded. */
