@@ -10,6 +10,8 @@
  *     code, so the join is at most the few instructions of libpthread's exit);
  *   - gt_os_newosproc_raw: -ENOSYS (darwin threads must come from libpthread, as in Go
  *     since 1.11); there is no arch/sys_darwin_*.S;
- *   - signal masks with pthread_sigmask around pthread_create (no setsigmask_np).
+ *   - signal masks with pthread_sigmask around pthread_create (no setsigmask_np);
+ *   - gt_os_thread_preemptions: thread_info(THREAD_BASIC_INFO) has no such count;
+ *     -1 makes every gap in a spin count as a crowded machine (spin.c).
  */
 #error "gothreads: macOS is not ported yet (see the comment above)"

@@ -37,6 +37,12 @@ size_t gt_os_default_stack_size(void)
 
 void gt_os_yield(void) { sched_yield(); }
 
+long gt_os_thread_preemptions(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : -1;
+}
+
 void gt_os_trim_heap(void) { malloc_trim(0); }
 
 /* Linux keeps 15 bytes and a NUL; longer names are cut, not refused. */

@@ -142,6 +142,9 @@ size_t gt_os_default_stack_size(void);
 void gt_os_trim_heap(void);
 size_t gt_os_page_size(void);
 void gt_os_yield(void);
+/* How often the calling thread has lost its CPU to another thread (involuntary context
+ * switches), or -1 where the OS cannot say. */
+long gt_os_thread_preemptions(void);
 
 void gt_os_setname(const char *name);
 

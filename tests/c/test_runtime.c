@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +336,94 @@ static void test_note_slept(void)
           "a wait that timed out after 1 ms went to the kernel");
 }
 
+/* ---- a gap in a spin: the crowded-machine brake ---- */
+
+static int never(void *unused)
+{
+    (void)unused;
+    return 0;
+}
+
+static void busy_200us(int sig)
+{
+    (void)sig;
+    int64_t t = gt_mono_ns();
+    while (gt_mono_ns() - t < 200000)
+        gt_cpu_relax();
+}
+
+static void *interrupt_after_5ms(void *target)
+{
+    usleep(5000);
+    pthread_kill(*(pthread_t *)target, SIGUSR1);
+    return NULL;
+}
+
+static _Atomic int hog_stop;
+static void *hog(void *unused)
+{
+    (void)unused;
+    while (!atomic_load(&hog_stop))
+        gt_cpu_relax();
+    return NULL;
+}
+
+/* A gap in a spin that no other thread caused (here a signal handler running 200 us on
+ * the spinner's own thread; on a VM, the hypervisor descheduling the vCPU) does not stop
+ * the spin; losing the CPU to another thread does. */
+static void test_spin_gaps(void)
+{
+    cpu_set_t was, one, other;
+    sched_getaffinity(0, sizeof was, &was);
+    CPU_ZERO(&one);
+    CPU_ZERO(&other);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &was)) {
+            if (CPU_COUNT(&one) == 0)
+                CPU_SET(c, &one);
+            else if (CPU_COUNT(&other) == 0)
+                CPU_SET(c, &other);
+        }
+    pthread_attr_t attr;
+    pthread_t t, self = pthread_self();
+    int64_t spent = 0;
+    if (CPU_COUNT(&other) > 0) {
+        /* The interrupter on another CPU, so that it cannot preempt the spinner; a few
+         * tries, in case something else does. */
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = busy_200us;
+        sigaction(SIGUSR1, &sa, &old);
+        sched_setaffinity(0, sizeof one, &one);
+        pthread_attr_init(&attr);
+        pthread_attr_setaffinity_np(&attr, sizeof other, &other);
+        for (int try = 0; try < 5 && spent < 20000000; try++) {
+            pthread_create(&t, &attr, interrupt_after_5ms, &self);
+            gt_spin_until(never, NULL, 20000000, &spent);
+            pthread_join(t, NULL);
+        }
+        pthread_attr_destroy(&attr);
+        sched_setaffinity(0, sizeof was, &was);
+        sigaction(SIGUSR1, &old, NULL);
+        CHECK(spent >= 20000000, "a gap of our own ended a 20 ms spin after %lld us",
+              (long long)(spent / 1000));
+    }
+
+    /* The spinner and a busy thread on one CPU: the scheduler preempts the spinner. */
+    pthread_attr_init(&attr);
+    pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+    sched_setaffinity(0, sizeof one, &one);
+    atomic_store(&hog_stop, 0);
+    pthread_create(&t, &attr, hog, NULL);
+    gt_spin_until(never, NULL, 2000000000LL, &spent);
+    atomic_store(&hog_stop, 1);
+    pthread_join(t, NULL);
+    pthread_attr_destroy(&attr);
+    sched_setaffinity(0, sizeof was, &was);
+    CHECK(spent < 1000000000LL, "a spin that lost its CPU to a thread went on for %lld ms",
+          (long long)(spent / 1000000));
+}
+
 typedef struct handoff {
     gt_note note;
     _Atomic int rounds;
@@ -392,6 +481,7 @@ int main(int argc, char **argv)
     test_sizes();
     test_spin_adapt();
     test_note_slept();
+    test_spin_gaps();
     test_note_handoff();
     /* Warm up: fill the stack cache and malloc's arenas before the baseline. */
     if (gt_raw_supported())
