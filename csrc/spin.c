@@ -185,7 +185,7 @@ int64_t gt_spin_adapt(int64_t budget, int caught, int64_t spun_ns, int64_t waite
 
 static _Atomic uint64_t done_seq;
 static _Atomic int64_t done_budget = GT_DONE_SPIN_MAX_NS;
-static int64_t done_last_wait_ns; /* written by racing waiters: a hint, as the budget */
+static _Atomic int64_t done_last_wait_ns; /* shared by the waiters: a hint, as the budget */
 static _Atomic int done_spinners; /* waiters holding a budget */
 
 static _Atomic int64_t done_post_ns; /* when the last post came */
@@ -232,7 +232,9 @@ void gt_done_adapt(int caught, int64_t spun_ns, int64_t waited_ns)
 {
     atomic_fetch_sub_explicit(&done_spinners, 1, memory_order_relaxed);
     int64_t b = atomic_load_explicit(&done_budget, memory_order_relaxed);
-    b = gt_spin_adapt(b, caught, spun_ns, waited_ns, &done_last_wait_ns, GT_DONE_SPIN_MIN_NS,
+    int64_t last = atomic_load_explicit(&done_last_wait_ns, memory_order_relaxed);
+    b = gt_spin_adapt(b, caught, spun_ns, waited_ns, &last, GT_DONE_SPIN_MIN_NS,
                       GT_DONE_SPIN_MAX_NS);
+    atomic_store_explicit(&done_last_wait_ns, last, memory_order_relaxed);
     atomic_store_explicit(&done_budget, b, memory_order_relaxed);
 }

@@ -85,14 +85,12 @@ static void *template_main(void *unused)
             pthread_cond_broadcast(&tmpl.done);
         }
         int rc = 0;
-        if (tmpl.pins == 0 && gt_ms_live() == 0) {
+        if ((tmpl.pins == 0 && gt_ms_live() == 0) ||
+            atomic_load_explicit(&gt_sched_g.nrawlive, memory_order_relaxed) > 0) {
+            /* The countdown to exit, or (raw Ms live) only to look again. */
             struct timespec ts;
             deadline_in(&ts, GT_TEMPLATE_IDLE_MS);
             rc = pthread_cond_timedwait(&tmpl.work, &tmpl.mu, &ts);
-        } else if (atomic_load_explicit(&gt_sched_g.nrawlive, memory_order_relaxed) > 0) {
-            struct timespec ts;
-            deadline_in(&ts, GT_TEMPLATE_IDLE_MS);
-            pthread_cond_timedwait(&tmpl.work, &tmpl.mu, &ts); /* only to look again */
         } else {
             /* Woken by a request, an unpin or the last M's kick: each comes under
              * tmpl.mu after what it changed, so none is lost between the test above

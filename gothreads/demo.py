@@ -2,8 +2,9 @@
 
 Every scenario runs for both executors, interleaved round by round so that machine
 noise hits both alike; the paced loads, whose cost swings most with the machine, run
-both executors within each round, in alternating blocks (scenarios.paced_paired).  The table shows medians per operation: wall time (the p50
-latency of a request, for the request-shaped loads) and CPU time of the whole process,
+both executors within each round, in alternating blocks (scenarios.paced_paired).  The
+table shows medians per operation: wall time (the p50 latency of a request, for the
+request-shaped loads) and CPU time of the whole process,
 the ratios gothreads/stdlib (lower is better), the goals for those ratios, and whether
 the medians met them.
 """
