@@ -189,6 +189,13 @@ static inline void gt_cpu_relax(void)
 /* spin.c: the adaptive budget rule shared by every spinner (see the essay there). */
 int64_t gt_spin_adapt(int64_t budget, int caught, int64_t spun_ns, int64_t waited_ns,
                       int64_t *last_wait_ns, int64_t lo, int64_t hi);
+/* note.c: how long a note's next sleep may spin (0 at the budget's floor, or when
+ * spinning is off). */
+#define GT_NOTE_SPIN_FLOOR_NS 1000
+int64_t gt_note_spin_budget(const gt_note *n);
+/* spin.c: whether a thread preempted this many times in elapsed_ns was preempted so
+ * often that the machine is crowded (the rule the brake applies after a spin ran out). */
+int gt_spin_preempted_often(long preemptions, int64_t elapsed_ns);
 
 /* ---- arch (arch/sys_<os>_<arch>.S): the contract, stated once ------------------------
  * gt_clone_raw(flags, stack_top, tls, mp, fn): clone a thread with the given flags

@@ -44,6 +44,9 @@ How a pool works:
 - Exited workers' stacks are reaped by the runtime at the next M creation, when a
   worker exits, and at shutdown.
 
+A section wakes a sleeping worker with the GIL held (``Note.wakeup``): no call a user makes
+on a warm pool lets another thread run Python code, as in the stdlib.
+
 Checking the rule: every atomic section is bracketed by ``_begin()``/``_end()``.  With
 ``check_atomic(True)`` (tests/test_contract.py), they count the depth that
 ``in_atomic()`` reports; a profile hook or a gc callback that runs while it is non-zero
@@ -764,8 +767,14 @@ cdef class Pool:
         s.rejoining = True
         self.rejoiners.append(s)
         _end()
-        while s.rejoining:  # _admit clears it, then wakes the note
+        # _admit clears rejoining, then posts the note: sleep until that post, and
+        # consume it, even if rejoining was cleared already (robust to any GIL release
+        # between the section and this loop).  A post left on the note would make this
+        # worker's next park return at once, unclaimed.
+        while True:
             s.park.sleep(None)
+            if not s.rejoining:
+                break
         _begin()
         self._trim()
         _end()
@@ -784,7 +793,11 @@ cdef class Pool:
         timeout = self.idle_timeout
         while True:
             if s.park.park(timeout):
-                return True
+                if not s.idle:
+                    return True
+                # Still idle: nobody claimed this worker (every claim takes it off idle
+                # before it posts), so the wakeup was left over from an earlier wait.
+                continue
             _begin()
             if not s.idle:
                 # Claimed between the timeout and now: the wakeup is done.

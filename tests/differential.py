@@ -494,13 +494,18 @@ def lenient(prog):
     cancelled)."""
     if prog["shutdown"][1] and not prog["shutdown"][2]:
         return True
-    futures = [op for op in prog["ops"] if op[0] == "submit"]
+    bodies = _main_bodies(prog)
     for op in prog["ops"]:
-        if op[0] == "cancel" and futures:
-            body = futures[op[1] % len(futures)][1]
-            if {"set", "sub", "wait"} & set(_flatten(body)):
+        if op[0] == "cancel" and bodies:
+            if {"set", "sub", "wait"} & set(_flatten(bodies[op[1] % len(bodies)])):
                 return True
     return False
+
+
+def _main_bodies(prog):
+    """The bodies of the main thread's futures, in submit order (f0, f1, ...): a
+    submit_cb makes one as a submit does."""
+    return [op[1] for op in prog["ops"] if op[0] in ("submit", "submit_cb")]
 
 
 def _blocking_bodies(x):
@@ -576,7 +581,7 @@ def allowed_extra(prog, key, values, loose):
 
 
 def cancel_targets(prog):
-    mains = sum(1 for op in prog["ops"] if op[0] == "submit")
+    mains = len(_main_bodies(prog))
     return {f"f{op[1] % mains}" for op in prog["ops"] if op[0] == "cancel" and mains}
 
 

@@ -794,6 +794,9 @@ def test_sigint_reaches_main_thread(child):
     # main thread, while the workers (signals blocked) keep running their tasks.
     p = child("""
         import os, signal, threading, time, gothreads
+        # A shell without job control starts background commands with SIGINT ignored,
+        # and CPython then installs no handler: put back the one an interactive run has.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         started = threading.Event()
         def task():
             started.set()

@@ -347,3 +347,77 @@ def test_secede_that_cannot_make_a_worker_begins_no_region(monkeypatch):
     assert counts == (1, 0)
     assert queued.result(timeout=10) == 8
     assert ex.shutdown(timeout=10)
+
+
+def test_rejoin_leaves_no_wakeup_on_the_note(child):
+    # rejoin() must consume the wakeup _admit posts, even when the GIL is let go of
+    # between its section and its sleep.  A build that woke workers with the GIL
+    # released did so (a second pool resized up and down kept such wakeups coming);
+    # _admit could then clear `rejoining` first, and a rejoin that did not sleep left
+    # the post on its note, so the worker's next park returned at once, unclaimed
+    # (found in review: 12 of 6000 rejoins).
+    out = child('''
+        import os, random, threading, time
+        from concurrent.futures import wait
+        from gothreads import ThreadPoolExecutor, secede, rejoin
+        stop = False
+        def kicker():
+            side = ThreadPoolExecutor(max_workers=16, min_workers=16, idle_timeout=None)
+            wait([side.submit(time.sleep, 0.01) for _ in range(16)])
+            while not stop:
+                time.sleep(0.002)
+                side.resize(max_workers=16, min_workers=0)
+                side.resize(max_workers=16, min_workers=16)
+        threading.Thread(target=kicker, daemon=True).start()
+        stale = total = 0
+        lock = threading.Lock()
+        def task(i):
+            global stale, total
+            secede()
+            time.sleep(random.random() * 0.0005)
+            rejoin()
+            left = threading.current_thread()._slot.park.sleep(0)  # consumes a post
+            with lock:
+                stale += left
+                total += 1
+        for _ in range(10):
+            ex = ThreadPoolExecutor(max_workers=2, max_threads=64, idle_timeout=None)
+            def submitter():
+                for f in [ex.submit(task, i) for i in range(200)]:
+                    f.result(timeout=30)
+            ts = [threading.Thread(target=submitter) for _ in range(3)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            ex.shutdown(wait=True)
+        stop = True
+        print(stale, total, flush=True)
+        os._exit(0)
+    ''', timeout=120).stdout.split()
+    assert out == ["0", "6000"], out
+
+
+def test_a_leftover_wakeup_does_not_make_an_idle_worker_look_claimed(child):
+    # Defence in depth for the above: a wakeup left on an idle worker's note (posted
+    # here by hand, from its own task) must not let its park return as if claimed; that
+    # pushed the worker onto the idle stack twice, both copies could be claimed, and a
+    # task submitted later waited for an idle timeout (or forever without one).
+    out = child('''
+        import os, threading
+        from concurrent.futures import wait
+        from gothreads import ThreadPoolExecutor
+        ex = ThreadPoolExecutor(max_workers=2, idle_timeout=None)
+        def leave_a_wakeup():
+            threading.current_thread()._slot.park.wakeup()
+        for _ in range(5):
+            ex.submit(leave_a_wakeup).result(timeout=10)
+            ev = threading.Event()
+            fs = [ex.submit(ev.wait, 10) for _ in range(2)]
+            ev.set()
+            done, late = wait(fs, timeout=10)
+            workers, idle = ex._pool.counts()[:2]
+            print(len(late), int(idle <= workers), flush=True)
+        os._exit(0)
+    ''', timeout=120).stdout.split()
+    assert out == ["0", "1"] * 5, out
