@@ -21,6 +21,8 @@ Task and callback bodies are lists of steps:
     ["wait", e]     wait for event e at most WAIT seconds: observe ["@wait", ok|timeout]
     ["sub", body]   submit body to the same executor and wait WAIT at most for it:
                     observe ["@sub", outcome]
+                    Either observes "near" instead when it was decided within NEAR of
+                    its deadline (Run.settle_races).
     ["exit"]        gothreads.exit_thread() (the stdlib has no such call: a no-op)
 A task's result is the list of its observations.
 
@@ -57,6 +59,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 WAIT = float(os.environ.get("GOTHREADS_FUZZ_WAIT", "0.4"))  # a bounded wait, seconds
+NEAR = WAIT / 4  # an outcome decided this close to its deadline is a race of timers
 N_EVENTS = 4
 STDLIB_HAS_BUFFERSIZE = sys.version_info >= (3, 14)
 
@@ -102,13 +105,23 @@ def _map_specs(ops):
             yield from _map_specs(op[1])
 
 
+class StampedEvent(threading.Event):
+    """An Event that remembers when it was first set."""
+    set_at = None
+
+    def set(self):
+        if self.set_at is None:
+            self.set_at = time.monotonic()
+        super().set()
+
+
 class Run:
     """One program on one executor class ("stdlib" or "gothreads")."""
 
     def __init__(self, prog, impl):
         self.prog, self.impl = prog, impl
         self.obs = {}
-        self.events = [threading.Event() for _ in range(N_EVENTS)]
+        self.events = [StampedEvent() for _ in range(N_EVENTS)]
         self.futures = {}        # name -> Future, every future the program made
         self.main = []           # the main thread's futures, in submit order
         self.cb_order = {}       # future name -> callback ids, in the order they ran
@@ -119,6 +132,8 @@ class Run:
         self.cancels = []        # (future name, what cancel() returned)
         self.cancelling = False
         self.gates = {}          # future name -> the Event its task starts by waiting for
+        self.bounded = []        # (observation, deadline, when it came true) of every
+                                 # wait and submit-and-wait: see settle_races
         self.limit = budget(prog)
         if impl == "gothreads":
             import gothreads
@@ -141,7 +156,11 @@ class Run:
             elif kind == "set":
                 self.events[step[1]].set()
             elif kind == "wait":
-                out.append(["@wait", "ok" if self.events[step[1]].wait(WAIT) else "timeout"])
+                ev = self.events[step[1]]
+                deadline = time.monotonic() + WAIT
+                obs = ["@wait", "ok" if ev.wait(WAIT) else "timeout"]
+                self.bounded.append((obs, deadline, lambda ev=ev: ev.set_at))
+                out.append(obs)
             elif kind == "sub":
                 if self.cancelling:
                     # shutdown(cancel_futures=True) has begun: the stdlib's runs the
@@ -149,12 +168,16 @@ class Run:
                     # callback's submit deadlocks there.  Not made, on either side.
                     out.append(["@sub", "RuntimeError"])
                     continue
+                ended = []  # when the task returned or raised
                 try:
-                    f = self.ex.submit(self.task, step[1])
+                    f = self.ex.submit(self.stamped_task, step[1], ended)
                 except RuntimeError:
                     out.append(["@sub", "RuntimeError"])
                 else:
-                    out.append(["@sub", outcome(f, WAIT)])
+                    deadline = time.monotonic() + WAIT
+                    obs = ["@sub", outcome(f, WAIT)]
+                    self.bounded.append((obs, deadline, lambda e=ended: e[0] if e else None))
+                    out.append(obs)
             elif kind == "gate":  # a gated task waits until the program opens it
                 self.gates[step[1]].wait(self.limit)
             elif kind == "exit":
@@ -166,6 +189,33 @@ class Run:
 
     def task(self, body):
         return self.steps(body, [])
+
+    def stamped_task(self, body, ended):
+        try:
+            return self.steps(body, [])
+        finally:
+            ended.append(time.monotonic())
+
+    def settle_races(self):
+        """Mark "near" every bounded wait whose outcome was decided within NEAR of its
+        deadline: what it waited for (the event set, the submitted task ended) came true
+        less than NEAR before the deadline, or after it (seen or not), or, for a wait
+        that timed out, in the NEAR after it.  That outcome is a race
+        of two timers, not a property of the executor: a task waits WAIT for an event
+        nobody sets while the task that submitted it waits WAIT for its result, and
+        which wakes first is the scheduler's choice (the stdlib showed each, 7 and 3
+        times in 10, on a 2-CPU machine).  Decided from timestamps after the program,
+        so the program's timing is not changed.  A task that cannot run at all (the
+        defects this harness exists for) is not near: it never ends in that window."""
+        if not self.bounded:
+            return
+        time.sleep(max(0.0, max(d for _, d, _ in self.bounded) + NEAR - time.monotonic()))
+        for obs, deadline, came_true in self.bounded:
+            at = came_true()
+            if at is None:
+                continue
+            if at < deadline + NEAR if obs[1] == "timeout" else at > deadline - NEAR:
+                obs[1] = "near"
 
     def callback(self, name, cid, body, fut):
         try:
@@ -353,6 +403,7 @@ class Run:
         deadline = time.monotonic() + self.limit
         while self.cb_returned < self.cb_registered and time.monotonic() < deadline:
             time.sleep(0.001)
+        self.settle_races()
         for name, f in self.futures.items():
             self.obs[f"state {name}"] = final_state(f)
         for name in self.futures:
@@ -545,11 +596,13 @@ def starvable(prog):
 
 def match(got, want, loose):
     """Structural equality, except: a submit from a task or callback may meet the
-    program's final shutdown (RuntimeError) whenever that task may still run then; and
-    in a lenient program, wait and submit observations are not compared."""
+    program's final shutdown (RuntimeError) whenever that task may still run then; a
+    wait or submit decided near its deadline (Run.settle_races) matches any outcome of
+    it, on either side; and in a lenient program, wait and submit observations are not
+    compared."""
     if isinstance(got, list) and isinstance(want, list):
         if got and want and got[0] == want[0] and got[0] in ("@wait", "@sub"):
-            if loose:
+            if loose or "near" in (got[1], want[1]):
                 return True
             if got[0] == "@sub" and "RuntimeError" in (got[1], want[1]):
                 return True
