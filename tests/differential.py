@@ -21,8 +21,9 @@ Task and callback bodies are lists of steps:
     ["wait", e]     wait for event e at most WAIT seconds: observe ["@wait", ok|timeout]
     ["sub", body]   submit body to the same executor and wait WAIT at most for it:
                     observe ["@sub", outcome]
-                    Either observes "near" instead when it was decided within NEAR of
-                    its deadline (Run.settle_races).
+                    After the program, either observation becomes "near" when another
+                    thread made it come true within NEAR of its deadline
+                    (Run.settle_races).
     ["exit"]        gothreads.exit_thread() (the stdlib has no such call: a no-op)
 A task's result is the list of its observations.
 
@@ -105,13 +106,18 @@ def _map_specs(ops):
             yield from _map_specs(op[1])
 
 
+def stamp():
+    """When, and on which thread: what Run.settle_races needs of an event."""
+    return time.monotonic(), threading.get_ident()
+
+
 class StampedEvent(threading.Event):
-    """An Event that remembers when it was first set."""
-    set_at = None
+    """An Event that remembers when, and by which thread, it was first set."""
+    first_set = None
 
     def set(self):
-        if self.set_at is None:
-            self.set_at = time.monotonic()
+        if self.first_set is None:
+            self.first_set = stamp()
         super().set()
 
 
@@ -132,8 +138,9 @@ class Run:
         self.cancels = []        # (future name, what cancel() returned)
         self.cancelling = False
         self.gates = {}          # future name -> the Event its task starts by waiting for
-        self.bounded = []        # (observation, deadline, when it came true) of every
-                                 # wait and submit-and-wait: see settle_races
+        self.bounded = []        # every wait and submit-and-wait: (its observation, its
+                                 # stamp(), and a function that returns the stamp() of
+                                 # what it waited for or None): see settle_races
         self.limit = budget(prog)
         if impl == "gothreads":
             import gothreads
@@ -157,9 +164,9 @@ class Run:
                 self.events[step[1]].set()
             elif kind == "wait":
                 ev = self.events[step[1]]
-                deadline = time.monotonic() + WAIT
+                began = stamp()
                 obs = ["@wait", "ok" if ev.wait(WAIT) else "timeout"]
-                self.bounded.append((obs, deadline, lambda ev=ev: ev.set_at))
+                self.bounded.append((obs, began, lambda ev=ev: ev.first_set))
                 out.append(obs)
             elif kind == "sub":
                 if self.cancelling:
@@ -168,15 +175,15 @@ class Run:
                     # callback's submit deadlocks there.  Not made, on either side.
                     out.append(["@sub", "RuntimeError"])
                     continue
-                ended = []  # when the task returned or raised
+                ended = []  # the stamp() of the task's return or raise
                 try:
                     f = self.ex.submit(self.stamped_task, step[1], ended)
                 except RuntimeError:
                     out.append(["@sub", "RuntimeError"])
                 else:
-                    deadline = time.monotonic() + WAIT
+                    began = stamp()
                     obs = ["@sub", outcome(f, WAIT)]
-                    self.bounded.append((obs, deadline, lambda e=ended: e[0] if e else None))
+                    self.bounded.append((obs, began, lambda e=ended: e[0] if e else None))
                     out.append(obs)
             elif kind == "gate":  # a gated task waits until the program opens it
                 self.gates[step[1]].wait(self.limit)
@@ -194,27 +201,30 @@ class Run:
         try:
             return self.steps(body, [])
         finally:
-            ended.append(time.monotonic())
+            ended.append(stamp())
 
     def settle_races(self):
-        """Mark "near" every bounded wait whose outcome was decided within NEAR of its
-        deadline: what it waited for (the event set, the submitted task ended) came true
-        less than NEAR before the deadline, or after it (seen or not), or, for a wait
-        that timed out, in the NEAR after it.  That outcome is a race
-        of two timers, not a property of the executor: a task waits WAIT for an event
-        nobody sets while the task that submitted it waits WAIT for its result, and
-        which wakes first is the scheduler's choice (the stdlib showed each, 7 and 3
-        times in 10, on a 2-CPU machine).  Decided from timestamps after the program,
-        so the program's timing is not changed.  A task that cannot run at all (the
-        defects this harness exists for) is not near: it never ends in that window."""
+        """Mark "near" every bounded wait whose outcome another thread decided within
+        NEAR of its deadline, on either side: it set the event, or ended the submitted
+        task, less than NEAR before or after the deadline.  That outcome is a race of
+        two timers, not a property of the executor: a task waits WAIT for its subtask
+        while the subtask waits WAIT for an event nobody sets, and which wakes first is
+        the scheduler's choice (the stdlib showed each, 7 and 3 times in 10, on a 2-CPU
+        machine).  Decided from stamps after the program, so its timing is unchanged.
+
+        What stays compared: a thing that came true well before the deadline and was
+        not seen (a lost wakeup), or well after it and was seen (a wait that overran),
+        and anything the waiting thread did itself, which could only follow its wait:
+        the deadlock this harness was built for hands a callback's subtask to the
+        callback's own worker, which runs it right after the callback's wait gives up.
+        A task that never runs stays a timeout."""
         if not self.bounded:
             return
-        time.sleep(max(0.0, max(d for _, d, _ in self.bounded) + NEAR - time.monotonic()))
-        for obs, deadline, came_true in self.bounded:
-            at = came_true()
-            if at is None:
-                continue
-            if at < deadline + NEAR if obs[1] == "timeout" else at > deadline - NEAR:
+        last = max(began[0] for _, began, _ in self.bounded) + WAIT + NEAR
+        time.sleep(max(0.0, last - time.monotonic()))
+        for obs, (began, waiter), came_true in self.bounded:
+            what = came_true()
+            if what is not None and what[1] != waiter and abs(what[0] - began - WAIT) < NEAR:
                 obs[1] = "near"
 
     def callback(self, name, cid, body, fut):
@@ -597,8 +607,8 @@ def starvable(prog):
 def match(got, want, loose):
     """Structural equality, except: a submit from a task or callback may meet the
     program's final shutdown (RuntimeError) whenever that task may still run then; a
-    wait or submit decided near its deadline (Run.settle_races) matches any outcome of
-    it, on either side; and in a lenient program, wait and submit observations are not
+    wait or submit that another thread decided near its deadline (Run.settle_races)
+    matches any outcome of it, on either side; and in a lenient program, wait and submit observations are not
     compared."""
     if isinstance(got, list) and isinstance(want, list):
         if got and want and got[0] == want[0] and got[0] in ("@wait", "@sub"):

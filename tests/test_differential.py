@@ -84,26 +84,31 @@ FOUND = {
 
 def test_only_outcomes_decided_near_their_deadline_are_races():
     # settle_races on made-up observations: what it leaves alone is what the harness
-    # still compares, so a subtask that never runs stays a timeout.
+    # still compares.
     W, N = differential.WAIT, differential.NEAR
-    run = differential.Run.__new__(differential.Run)
-    cases = [  # (outcome, when it came true relative to the deadline or None, expected)
-        ("timeout", None, "timeout"),            # never ran: the defects' signature
-        ("timeout", 2 * N, "timeout"),           # ended long after the deadline
-        ("timeout", N / 2, "near"),
-        ("timeout", -N / 2, "near"),
-        (["ok", [1]], -2 * N, ["ok", [1]]),      # ended well before: compared
-        (["ok", [1]], -N / 2, "near"),
-        (["exc", "ValueError"], N / 2, "near"),  # ended after, and was seen anyway
-        ("ok", -W, "ok"),
+    me, other = 1, 2  # the waiting thread, and another
+    cases = [  # (outcome, when it came true after the deadline or None, by whom, expected)
+        ("timeout", None, other, "timeout"),           # never ran
+        ("timeout", 2 * N, other, "timeout"),          # ended long after the deadline
+        ("timeout", -2 * N, other, "timeout"),         # ended well before: a lost wakeup
+        ("timeout", N / 2, other, "near"),
+        ("timeout", -N / 2, other, "near"),
+        ("timeout", N / 10, me, "timeout"),            # the waiter did it, after its wait:
+                                                       # the callback deadlock's signature
+        (["ok", [1]], -2 * N, other, ["ok", [1]]),     # ended well before: compared
+        (["ok", [1]], -N / 2, other, "near"),
+        (["exc", "ValueError"], N / 2, other, "near"), # ended after, and was seen anyway
+        (["ok", [1]], 2 * N, other, ["ok", [1]]),      # seen long after: a wait overran
+        ("ok", -W, other, "ok"),
     ]
-    deadline = differential.time.monotonic() - W
+    began = differential.time.monotonic() - 2 * W
+    run = differential.Run.__new__(differential.Run)
     run.bounded = []
-    for got, at, _ in cases:
-        when = None if at is None else deadline + at
-        run.bounded.append((["@sub", got], deadline, lambda w=when: w))
+    for got, at, who, _ in cases:
+        what = None if at is None else (began + W + at, who)
+        run.bounded.append((["@sub", got], (began, me), lambda w=what: w))
     run.settle_races()
-    assert [obs[1] for obs, _, _ in run.bounded] == [want for _, _, want in cases]
+    assert [obs[1] for obs, _, _ in run.bounded] == [want for _, _, _, want in cases]
     m = differential.match
     assert m(["@sub", "near"], ["@sub", "timeout"], False)
     assert m(["@sub", ["ok", [1]]], ["@sub", "near"], False)
