@@ -94,7 +94,7 @@ FOUND = {
 
 def test_only_outcomes_decided_near_their_deadline_are_races():
     # settle_races on made-up waits: what it leaves alone is what the harness still
-    # compares.
+    # compares as it was.
     W, N = differential.WAIT, differential.NEAR
     me = differential.threading.get_ident()  # race() takes the caller as the waiter
     other = me + 1
@@ -111,7 +111,8 @@ def test_only_outcomes_decided_near_their_deadline_are_races():
         (["exc", "ValueError"], N / 2, other, "near"), # ended after, and was seen anyway
         (["ok", [1]], 2 * N, other, ["ok", [1]]),      # seen long after: a wait overran
     ]
-    deadline = differential.time.monotonic() - 2 * W
+    now = differential.time.monotonic()
+    deadline = now - 2 * W
     run = differential.Run.__new__(differential.Run)
     run.races = []
     observed = []
@@ -119,19 +120,26 @@ def test_only_outcomes_decided_near_their_deadline_are_races():
         obs = ["@sub", got]
         observed.append(obs)
         stamps = [] if at is None else [(deadline + at, who)]
-        run.race(deadline, [[], stamps], differential.functools.partial(obs.__setitem__, 1))
-    # a wait that returned well before its deadline is no race, whatever its stamps say
-    run.race(differential.time.monotonic() + W, [[(deadline, other)]], observed.append)
+        run.race(deadline, {None: stamps}, run.mark_outcome(obs))
+    # A wait that returned well before its deadline is no race, whatever its stamps say.
+    early = ["@wait", "ok"]
+    run.race(now + W, {None: [(now + W, other)]}, run.mark_outcome(early))
+    # A wait on several futures: only the ones that ended near the deadline are set apart.
+    split = []
+    run.race(deadline, {"f0": [(deadline - 2 * N, other)], "f1": [(deadline + N / 2, other)],
+                        "f2": []}, split.append)
+    differential.time.sleep(0.01)  # the early wait's deadline is not waited for
     run.settle_races()
     assert [obs[1] for obs in observed] == [want for _, _, _, want in cases]
-    m = differential.match
-    assert m(["@sub", "near"], ["@sub", "timeout"], False)
-    assert m(["@sub", ["ok", [1]]], ["@sub", "near"], False)
-    assert not m(["@sub", "timeout"], ["@sub", ["ok", [1]]], False)
+    assert early == ["@wait", "ok"] and split == [["f1"]]
+    # "near" is an outcome like any other: each side must show it for a match.
     prog = {"workers": 1, "ops": [], "shutdown": [False, False, False]}
-    stdlib = [{"3:wait_all": [["f0"], []]}]
-    assert differential.compare(prog, stdlib, {"3:wait_all": "near"}) == []
-    assert differential.compare(prog, stdlib, {"3:wait_all": [[], ["f0"]]}) != []
+    near_split = {"3:wait_all": [["f0"], ["f2"], ["f1"]]}
+    assert differential.compare(prog, [near_split], near_split) == []
+    assert differential.compare(prog, [{"3:wait_all": [["f0", "f1"], ["f2"]]}], near_split)
+    assert differential.compare(prog, [{"0:result": ["f0", "near"]}],
+                                {"0:result": ["f0", "timeout"]})
+    assert not differential.match(["@sub", "near"], ["@sub", "timeout"], False)
 
 
 @pytest.mark.parametrize("name", sorted(FOUND))
