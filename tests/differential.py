@@ -110,9 +110,14 @@ def _map_specs(ops):
             yield from _map_specs(op[1])
 
 
+_body = threading.local()  # .began: when the body (task or callback) running here began
+
+
 def stamp():
-    """When, and on which thread: what Run.settle_races needs of an event."""
-    return time.monotonic(), threading.get_ident()
+    """What Run.settle_races needs to know of a thing that came true: when, on which
+    thread, and when the body that made it began (-inf outside bodies: the program's own
+    threads run all along)."""
+    return time.monotonic(), threading.get_ident(), getattr(_body, "began", float("-inf"))
 
 
 class StampedEvent(threading.Event):
@@ -160,6 +165,13 @@ class Run:
     # -- bodies (on workers, or in callbacks) ----------------------------------------
 
     def steps(self, body, out):
+        outer, _body.began = getattr(_body, "began", float("-inf")), time.monotonic()
+        try:
+            return self.run_steps(body, out)
+        finally:
+            _body.began = outer
+
+    def run_steps(self, body, out):
         for step in body:
             kind = step[0]
             if kind == "ret":
@@ -202,15 +214,13 @@ class Run:
                 raise AssertionError(f"unknown step {step!r}")
         return out
 
-    def task(self, body):
-        return self.steps(body, [])
-
     def stamped_task(self, body, ended):
-        """task(), then the stamp() of its end appended to `ended`."""
+        """Run a task's body, then append the stamp() of its end to `ended`."""
+        began = time.monotonic()
         try:
             return self.steps(body, [])
         finally:
-            ended.append(stamp())
+            ended.append(stamp()[:2] + (began,))
 
     # -- races of timers ---------------------------------------------------------------
 
@@ -220,8 +230,9 @@ class Run:
         before the deadline: no race).  `stamps`: {name: the list of stamp() that each
         thing it waited for adds when it comes true}; settle_races calls mark(names)
         with the names of those that came true near the deadline, if any."""
-        if time.monotonic() > deadline - NEAR:
-            self.races.append((deadline, threading.get_ident(), stamps, mark))
+        now = time.monotonic()
+        if now > deadline - NEAR:
+            self.races.append((deadline, now, threading.get_ident(), stamps, mark))
 
     @staticmethod
     def mark_outcome(obs):
@@ -244,16 +255,19 @@ class Run:
         gives up its gate) differs from a stdlib that ran it at once.  Never near: a
         thing that came true well before the deadline and was not seen (a lost wakeup),
         or well after it and was seen (a wait that overran), a task that never ran,
-        and anything the waiting thread did itself, which could only follow its wait
-        (the deadlock this harness was built for hands a callback's subtask to the
-        callback's own worker, which runs it right after the callback's wait)."""
+        and anything that could only follow the wait: what the waiting thread did
+        itself, or a body that began after the wait returned.  The deadlock this
+        harness was built for hands a callback's subtask to the callback's own worker,
+        which runs it right after the callback's wait; with one worker, a task's
+        subtask runs only when that task is done, on its thread or, after
+        exit_thread, on a new one."""
         if not self.races:
             return
         time.sleep(max(0.0, max(r[0] for r in self.races) + NEAR - time.monotonic()))
-        for deadline, waiter, stamps, mark in self.races:
+        for deadline, returned, waiter, stamps, mark in self.races:
             near = sorted(name for name, each in stamps.items()
-                          if any(who != waiter and abs(at - deadline) < NEAR
-                                 for at, who in each))
+                          if any(abs(at - deadline) < NEAR and who != waiter
+                                 and began < returned for at, who, began in each))
             if near:
                 mark(near)
 
