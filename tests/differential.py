@@ -164,11 +164,14 @@ class Run:
 
     # -- bodies (on workers, or in callbacks) ----------------------------------------
 
-    def steps(self, body, out):
+    def steps(self, body, out, ended=None):
+        """Run a body; with `ended`, append the stamp() of its end there."""
         outer, _body.began = getattr(_body, "began", float("-inf")), time.monotonic()
         try:
             return self.run_steps(body, out)
         finally:
+            if ended is not None:
+                ended.append(stamp())
             _body.began = outer
 
     def run_steps(self, body, out):
@@ -215,12 +218,8 @@ class Run:
         return out
 
     def stamped_task(self, body, ended):
-        """Run a task's body, then append the stamp() of its end to `ended`."""
-        began = time.monotonic()
-        try:
-            return self.steps(body, [])
-        finally:
-            ended.append(stamp()[:2] + (began,))
+        """A task: its body, its end stamped in `ended`."""
+        return self.steps(body, [], ended)
 
     # -- races of timers ---------------------------------------------------------------
 
