@@ -741,12 +741,14 @@ def compare(prog, stdlib_traces, trace):
 
 # ---- the generators (Hypothesis) -----------------------------------------------------------
 
-def programs(maps=True):
-    """A Hypothesis strategy for programs (with map operations or without).  Small pools (1-3 workers), events set and
+def programs(kind="maps"):
+    """A Hypothesis strategy for programs of one of KINDS: "futures" has no map
+    operations, "maps" has them.  Small pools (1-3 workers), events set and
     waited on by tasks, callbacks and the main thread, callbacks and tasks that submit
     and wait, maps long enough for gothreads to batch them, other submitting threads."""
     from hypothesis import strategies as st
 
+    maps = kind == "maps"
     ev = st.integers(0, N_EVENTS - 1)
 
     def bodies(depth, callback=False):
@@ -881,11 +883,69 @@ def report(prog, what, detail):
             f"rerun: python tests/differential.py --replay '{blob}'")
 
 
+KINDS = ("futures", "maps")
+
+
+def fuzz(argv):
+    """``--fuzz N [--seed S] [--kind K ...]``: N generated programs of each kind (no
+    fixed cases), the same N for a seed, shrunk to the smallest failing one.  Exits 1
+    on a divergence, printing its replay line and how many programs it took (the
+    mutation runner reads ``KILLED kind=K programs=P``), else 0."""
+    import argparse
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+
+    ap = argparse.ArgumentParser(prog="differential.py --fuzz")
+    ap.add_argument("n", type=int)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kind", action="append", choices=KINDS)
+    ap.add_argument("--no-shrink", action="store_true",
+                    help="report the first failing program as it was generated")
+    args = ap.parse_args(argv)
+    phases = [Phase.generate] if args.no_shrink else [Phase.generate, Phase.shrink]
+    probe = subprocess.run([sys.executable, "-c", "import gothreads"], cwd=HERE,
+                           capture_output=True, text=True)
+    if probe.returncode:  # not a divergence: nothing to test
+        print("cannot import gothreads here:\n" + probe.stderr, file=sys.stderr)
+        return 2
+    status = 0
+    try:
+        for kind in args.kind or KINDS:
+            count, first = [0], []
+
+            @seed(args.seed)
+            @settings(max_examples=args.n, deadline=None, database=None, phases=phases,
+                      suppress_health_check=list(HealthCheck), print_blob=False)
+            @given(programs(kind))
+            def one(prog):
+                count[0] += 1
+                try:
+                    check(prog)
+                except Divergence:
+                    if not first:
+                        first.append(count[0])  # shrinking runs more after this one
+                    raise
+
+            try:
+                one()
+            except Divergence as exc:
+                status = 1
+                print(f"KILLED kind={kind} programs={first[0]}")
+                print(exc, flush=True)
+            else:
+                print(f"survived kind={kind} programs={count[0]}", flush=True)
+    finally:
+        for c in _children.values():
+            c.kill()
+    return status
+
+
 def main(argv):
     if argv[:1] == ["--serve"]:
         serve(argv[1])
     elif argv[:1] == ["--run"]:
         print(json.dumps(run_program(json.loads(argv[2]), argv[1]), indent=1))
+    elif argv[:1] == ["--fuzz"]:
+        return fuzz(argv[1:])
     elif argv[:1] == ["--replay"]:
         prog = json.loads(argv[1])
         try:

@@ -35,13 +35,13 @@ def children():
 
 
 @settings(settings.get_profile("differential"))
-@given(differential.programs(maps=False))
+@given(differential.programs("futures"))
 def test_futures_match_the_stdlib(prog):
     differential.check(prog)
 
 
 @settings(settings.get_profile("differential"))
-@given(differential.programs(maps=True))
+@given(differential.programs("maps"))
 def test_maps_match_the_stdlib(prog):
     differential.check(prog)
 
