@@ -318,8 +318,8 @@ cdef class Slot:
     cdef bint waking               # claimed, has not yet taken its next task
     cdef readonly bint busy        # running a task (counted in pool.busy unless seceded)
     cdef readonly bint seceded     # in a blocking region: counted in pool.seceded instead
-    cdef bint rejoining            # on pool.rejoiners, waiting to count again
     cdef object first              # the item this worker was started for
+    cdef object batch              # the MapBatch whose item it runs, or None
 
 
 # The default ceiling on a pool's threads (max_threads), when max_workers is lower: room
@@ -360,7 +360,6 @@ cdef class Pool:
     cdef Py_ssize_t submitted, completed, failed
     cdef Py_ssize_t busy             # workers running a task outside a blocking region
     cdef Py_ssize_t seceded          # workers running a task inside one
-    cdef object rejoiners            # deque of Slots leaving one, first come first served
     cdef Py_ssize_t waking           # workers woken that have not yet taken work
     cdef object __weakref__
 
@@ -369,7 +368,6 @@ cdef class Pool:
                  bint join_at_exit, future_type, worker_type, max_threads=None,
                  bint handoff_on_wait=False):
         self.queue = _deque()
-        self.rejoiners = _deque()
         self.idle = []
         self.workers = {}
         self._set_limits(max_workers, min_workers, max_threads)
@@ -397,7 +395,9 @@ cdef class Pool:
         self.min_workers = min_workers
         # The executor checks an explicit ceiling against max_workers; the default
         # one follows max_workers.
-        self.max_threads = max(self.cap, DEFAULT_MAX_THREADS) if max_threads is None else max_threads
+        # (a ceiling beyond what a Py_ssize_t holds is no ceiling, as for max_workers)
+        self.max_threads = (max(self.cap, DEFAULT_MAX_THREADS) if max_threads is None
+                            else min(max_threads, PY_SSIZE_T_MAX))
         return 0
 
     cdef inline Py_ssize_t _surplus(self) noexcept:
@@ -439,7 +439,8 @@ cdef class Pool:
             if self.shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-        self.submitted += 1
+        if item[3] is not _RUNNER:
+            self.submitted += 1
         if new is not None and not self.idle and self._room():
             # A new worker takes this item as its first, as a stdlib worker does the
             # moment its synchronous start() returns: shutdown(cancel_futures=True)
@@ -464,7 +465,8 @@ cdef class Pool:
         """Queue an item of work the pool accepted earlier (the rest of a map batch
         whose runner's worker leaves), ahead of later work, even after shutdown."""
         _begin()
-        self.submitted += 1
+        if item[3] is not _RUNNER:
+            self.submitted += 1
         self.queue.appendleft(item)
         self._wake_for_queue()
         _end()
@@ -533,7 +535,8 @@ cdef class Pool:
                 return False
             err = start_error(exc)
         if raise_orphan:
-            self.submitted -= 1  # not accepted after all
+            if orphan[3] is not _RUNNER:
+                self.submitted -= 1  # not accepted after all
             raise err
         fail_item(orphan, err)
         return False
@@ -615,9 +618,14 @@ cdef class Pool:
 
     cdef _work(self, Slot s):
         # The last task's outcome (fut, value, failed); fut is None when there is
-        # nothing to publish: no task yet, or one cancelled before it started.
+        # nothing to publish: no task yet, or one cancelled before it started.  Its
+        # callable and arguments (fn, args, kwargs) are dropped only once it is
+        # published, as the stdlib's worker drops its work item after set_result:
+        # their destructors are user code, which may look at the future or let
+        # another thread run.
         cdef bint failed = False
-        fut = value = None
+        cdef bint counted = False  # the task counts in stats() (a map's runner does not)
+        fut = value = fn = args = kwargs = None
         while True:
             # Atomic: account for the last task, then take the next one or go idle.
             _begin()
@@ -626,14 +634,16 @@ cdef class Pool:
                 # the task, run while this worker is busy and holds no queued item.
                 _end()
                 _publish(fut, value, failed)
-                self._count(failed)
+                if counted:
+                    self._count(failed)
                 fut = value = None
                 _begin()
             if fut is not None:
                 # Nobody can watch it: finished in this section, so whoever sees it
                 # finished finds this worker idle or working on the next item.
                 _finish_unlocked(fut, value, failed)
-                self._count(failed)
+                if counted:
+                    self._count(failed)
                 # (fut and value are dropped after the section: freeing the future
                 # could run a weakref callback.)
             if s.waking:
@@ -669,7 +679,7 @@ cdef class Pool:
                 s.idle = True
                 self.idle.append(s)
                 _end()
-                fut = value = None
+                fut = value = fn = args = kwargs = None
                 if not self._park(s):
                     return
                 continue
@@ -677,8 +687,9 @@ cdef class Pool:
             self.busy += 1
             _end()
             fut = value = None
-            fut, fn, args, kwargs = <tuple>item
+            fut, fn, args, kwargs = <tuple>item  # drops the last task's fn and args
             item = None
+            counted = kwargs is not _RUNNER
             if _set_running(fut):
                 try:
                     if kwargs:
@@ -691,7 +702,6 @@ cdef class Pool:
                     failed = True
             else:
                 fut = None
-            fn = args = kwargs = None
 
     cdef void _unbusy(self, Slot s) noexcept:
         """Atomic: the worker's task is over (or it leaves): it no longer counts as
@@ -705,18 +715,7 @@ cdef class Pool:
             self.seceded -= 1
         else:
             self.busy -= 1
-            self._admit()
         s.seceded = False
-
-    cdef void _admit(self) noexcept:
-        """Atomic: hand free slots to the workers waiting to leave a blocking region, in
-        the order they came (Go's exitsyscall taking an idle P)."""
-        cdef Slot r
-        while self.rejoiners and self.busy < self.cap:
-            r = self.rejoiners.popleft()
-            r.rejoining = False
-            self.busy += 1
-            r.park.wakeup()
 
     cdef void _trim(self) noexcept:
         """Atomic: wake idle workers beyond max_workers (seceded ones not counted), the
@@ -727,56 +726,50 @@ cdef class Pool:
             surplus -= 1
 
     # -- blocking regions (Go's handoff): called by the worker itself, in a task --------
+    #
+    # Leaving a region never waits.  A task that leaves one counts against max_workers
+    # again at once, even when that puts the pool over the cap; no queued task starts
+    # until the count is back under it (the worker loop and _may_run compare busy
+    # with cap).  Waiting for a slot instead would hold the task's worker while the
+    # tasks that took the slots may wait for what this task does next: a program that
+    # finishes without regions (and on the stdlib) would hang with them.  So the cap
+    # bounds how many tasks a pool starts, and is exceeded for a while only by tasks
+    # it already started; .NET's thread pool and Java's ForkJoinPool compensate for
+    # blocked workers the same way, allowing more threads for a while.
 
     def secede(self, Slot s):
         """The worker's task blocks: it stops counting against max_workers, and queued
-        work gets another worker (woken, or started up to max_threads)."""
+        work gets another worker (woken, or started up to max_threads).  A map item's
+        region gives its map one more runner, so the map's other items get the slot."""
         _begin()
-        if not s.busy or s.seceded or s.rejoining:
+        if not s.busy or s.seceded:
             _end()
             raise RuntimeError("this worker is not running a task outside a blocking region")
         s.seceded = True
         if s.gen == self.gen:
             self.busy -= 1
             self.seceded += 1
-            self._admit()
         _end()
+        cdef MapBatch b = s.batch
         try:
+            if b is not None and not b.stopped and b.next < b.n:
+                b.add_runner(True)
             self._staff()
         except BaseException:
             self.rejoin(s)  # no region begun (out of memory making a worker)
             raise
 
     def rejoin(self, Slot s):
-        """The worker's task goes on: it waits, first come first served, until fewer
-        than max_workers tasks run outside blocking regions, and counts again."""
+        """The worker's task goes on, counting against max_workers again at once."""
         _begin()
         if not s.seceded:
             _end()
             raise RuntimeError("this worker is not in a blocking region")
         s.seceded = False
-        if s.gen != self.gen:
-            _end()
-            return
-        self.seceded -= 1
-        if not self.rejoiners and self.busy < self.cap:
+        if s.gen == self.gen:
+            self.seceded -= 1
             self.busy += 1
             self._trim()  # a worker started for the seceded one's slot is now surplus
-            _end()
-            return
-        s.rejoining = True
-        self.rejoiners.append(s)
-        _end()
-        # _admit clears rejoining, then posts the note: sleep until that post, and
-        # consume it, even if rejoining was cleared already (robust to any GIL release
-        # between the section and this loop).  A post left on the note would make this
-        # worker's next park return at once, unclaimed.
-        while True:
-            s.park.sleep(None)
-            if not s.rejoining:
-                break
-        _begin()
-        self._trim()
         _end()
 
     cdef inline void _count(self, bint failed) noexcept:
@@ -867,7 +860,6 @@ cdef class Pool:
             # Kept workers park without a timeout: they start their idle time again.
             self._wake_all()
         self._trim()  # surplus idle workers exit now; busy ones when next idle
-        self._admit()  # more slots: for workers waiting to leave a blocking region first
         _end()
         self._staff()  # growth: queued work gets the new workers
 
@@ -894,7 +886,6 @@ cdef class Pool:
         self.waking = 0
         self.busy = 0
         self.seceded = 0
-        self.rejoiners.clear()
         threads = self.snapshot()
         self.workers.clear()
         self.idle.clear()
@@ -918,6 +909,10 @@ cpdef fail_item(tuple item, err):
 
 
 # ---- map ----------------------------------------------------------------------------
+
+# The kwargs of a map runner's work item: an empty dict (the worker calls fn(*args)),
+# told apart by identity, so that stats() counts the map's items, not its runners.
+cdef dict _RUNNER = {}
 
 cdef class MapBatch:
     """One ``map()`` call without timeout or buffersize.  Its items are claimed one at a
@@ -955,56 +950,81 @@ cdef class MapBatch:
         self.wake = _Lock()
         self.wake.acquire()
 
-    def start(self, submit):
-        """Submit the runners through ``submit`` (the executor's: the stdlib's errors
-        for a shut-down pool come from there)."""
+    def start(self):
+        """Queue the runners, one per worker the pool may have (the stdlib's errors for a
+        broken or shut-down pool come from the first)."""
+        cdef Pool pool = self.pool
         cdef Py_ssize_t i
-        for i in range(min(self.n, self.pool.cap)):
-            self.runners += 1
+        for i in range(min(self.n, pool.cap)):
             try:
-                f = submit(self.run)
+                self.add_runner(False)
             except BaseException:
-                self.runners -= 1
                 if i == 0:
                     raise
-                return  # the runners already queued take every item
-            f.add_done_callback(self._runner_done)
+                break  # the runners already queued take every item
+        pool.submitted += self.n  # (Py_ssize_t: no Python code) the user's tasks
+
+    cdef add_runner(self, bint more):
+        """Queue one more runner task: one of the first (a submission: raises what put()
+        raises), or ``more`` for items the pool accepted already (queued ahead of later
+        work, even after shutdown).  Python code: it makes a future."""
+        cdef Pool pool = self.pool
+        f = pool.future_type()
+        item = pool.item(f, self.run, (), _RUNNER)
+        self.runners += 1
+        try:
+            if more:
+                pool.requeue(item)
+            else:
+                pool.put(item)
+        except BaseException:
+            self.runners -= 1
+            raise
+        f.add_done_callback(self._runner_done)
 
     def run(self):
         """A runner task: claim and run items until there are none left."""
         cdef Pool pool = self.pool
         cdef Py_ssize_t i
+        cdef bint failed
         cdef Slot s = getattr(_current_thread(), "_slot", None)
         fn = self.fn
-        while True:
-            # Atomic: claim the next item.
-            if pool.cancelling or pool.broken:
-                self.stopped = True
-            if self.stopped or self.next >= self.n:
-                break
-            i = self.next
-            self.next = i + 1
-            args = <tuple>self.args[i]
-            self.args[i] = None
-            try:
-                value = fn(*args)
-                self.state[i] = 1
-            except BaseException as exc:
-                value = exc
-                self.state[i] = 2
-            args = None
-            self.values[i] = value
-            value = None
-            if self.waiter == i:
-                self._wake_consumer()
-            if s is not None and s.exit_after and self.next < self.n and not self.stopped:
-                # exit_thread(): this worker leaves after the item; a new runner,
-                # queued ahead of later work, takes the rest.
-                self.runners += 1
-                f = pool.future_type()
-                f.add_done_callback(self._runner_done)
-                pool.requeue(pool.item(f, self.run, (), None))
-                break
+        if s is not None:
+            s.batch = self  # a region in an item adds a runner (Pool.secede)
+        try:
+            while True:
+                # Atomic: claim the next item.
+                if pool.cancelling or pool.broken:
+                    self.stopped = True
+                if self.stopped or self.next >= self.n:
+                    break
+                i = self.next
+                self.next = i + 1
+                args = <tuple>self.args[i]
+                self.args[i] = None  # (args holds it: no destructor runs here)
+                try:
+                    value = fn(*args)
+                    failed = False
+                except BaseException as exc:
+                    value = exc
+                    failed = True
+                # Atomic: publish the value, then the state that says it is there, and
+                # wake the consumer.  Only then drop the arguments and our reference to
+                # the value: a destructor is user code, which may let the consumer run.
+                self.values[i] = value
+                self.state[i] = 2 if failed else 1
+                pool._count(failed)
+                if self.waiter == i:
+                    self._wake_consumer()
+                value = args = None
+                if s is not None and s.exit_after and self.next < self.n and not self.stopped:
+                    # exit_thread(): this worker leaves after the item; a new runner,
+                    # queued ahead of later work, takes the rest.
+                    self.add_runner(True)
+                    break
+        finally:
+            if s is not None:
+                s.batch = None
 
     def _runner_done(self, f):
         self.runners -= 1

@@ -175,8 +175,8 @@ class _HandoffFuture(_Future[_T]):
     inside a task of the same executor -- its ``result()``, ``exception()``, or
     ``concurrent.futures.wait()``/``as_completed()`` on it -- is a blocking region
     (gothreads.blocking), so tasks that wait for tasks they submitted cannot starve
-    the pool.  A wait with a timeout is not: it ends in time (leaving a region may wait
-    for a slot), and cannot wait forever anyway.  Each such executor has its own
+    the pool.  A wait with a timeout is not: it cannot wait forever anyway, and it
+    stays what it is in the stdlib, a wait that holds its worker.  Each such executor has its own
     subclass, which knows its pool."""
 
     __slots__ = ()
@@ -401,8 +401,8 @@ def _blocking_slot(pool: Optional[_pool.Pool]) -> Optional[_pool.Slot]:
 
 def _handoff(pool: Optional[_pool.Pool], timeout: Optional[float]) -> ContextManager[None]:
     """What a wait on ``pool``'s futures runs in under handoff_on_wait: a blocking
-    region when a task of ``pool`` waits with no timeout (a timed wait ends in time,
-    and leaving a region may wait for a slot), else nothing."""
+    region when a task of ``pool`` waits with no timeout (a timed wait ends anyway,
+    and holds its worker as in the stdlib), else nothing."""
     if timeout is None and _blocking_slot(pool) is not None:
         return blocking()
     return contextlib.nullcontext()
@@ -415,8 +415,12 @@ class blocking:
     work gets another worker (an idle one, or a new one up to ``max_threads``), so a
     task that waits -- for tasks it submitted to the same executor, for I/O, for a
     lock -- does not hold a slot that the work it waits for needs.  On the way out
-    it waits, first come first served, until fewer than ``max_workers`` tasks run
-    outside blocking regions.  Regions nest (the inner ones do nothing).  Raises
+    it counts against ``max_workers`` again at once, without waiting, even when that
+    puts more than ``max_workers`` tasks outside regions for a while: no queued task
+    starts until the count is back under it.  (Waiting for a slot there could hang a
+    program that finishes without regions: the tasks that took the slots may wait for
+    what this one does next.)  A region in an item of ``map`` lets the map's other
+    items use the slot.  Regions nest (the inner ones do nothing).  Raises
     ``RuntimeError`` outside a task of a gothreads ThreadPoolExecutor.
     """
 
@@ -449,8 +453,8 @@ def secede() -> None:
 
 
 def rejoin() -> None:
-    """End the blocking region that :func:`secede` began: wait, first come first
-    served, until the task may count against ``max_workers`` again.  Raises
+    """End the blocking region that :func:`secede` began: the task counts against
+    ``max_workers`` again, at once (see :class:`blocking`).  Raises
     ``RuntimeError`` outside a task of a gothreads ThreadPoolExecutor, or outside a
     blocking region."""
     slot = _task_slot("rejoin")
@@ -655,15 +659,28 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
     def map(self, fn: Callable[..., _T], *iterables: Iterable[Any],
             timeout: Optional[float] = None, chunksize: int = 1,
             buffersize: Optional[int] = None) -> Iterator[_T]:
-        """Like :meth:`concurrent.futures.Executor.map`.  ``buffersize`` (as in Python
-        3.14): when given, at most that many items are taken from the input ahead of the
-        consumer, so an endless iterator works and memory stays bounded."""
+        """Returns an iterator equivalent to ``map(fn, *iterables)``, whose calls run on
+        the executor's workers, several at once.
+
+        Every item is taken from the input now (unless ``buffersize`` is given), its
+        results come back in input order, and an item's exception is raised when the
+        iterator reaches it.  ``timeout``: seconds from this call after which the
+        iterator raises ``TimeoutError`` for a result not yet there (None: no limit).
+        ``chunksize`` is accepted and means nothing for threads.  ``buffersize`` (as in
+        Python 3.14): at most that many items are taken from the input ahead of the
+        consumer, so an endless iterator works and memory stays bounded.  Closing the
+        iterator, or an item's exception, keeps the items not yet started from running.
+
+        A subclass or an instance that replaces ``submit`` has it called once per item,
+        as ``concurrent.futures.Executor.map`` does; otherwise the items run without a
+        Future each.
+        """
         if buffersize is not None:
             if not isinstance(buffersize, int):  # bool included, as in the stdlib
                 raise TypeError("buffersize must be an integer or None")
             if buffersize < 1:
                 raise ValueError("buffersize must be None or > 0")
-        if timeout is None and buffersize is None:
+        if timeout is None and buffersize is None and not self._submit_replaced():
             return self._map_batch(fn, zip(*iterables))
         if timeout is not None:
             end_time = timeout + time.monotonic()
@@ -713,7 +730,7 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         finally:
             batch = _pool.MapBatch(self._pool, fn, items)
             if items:
-                batch.start(self.submit)
+                batch.start()
         del items
 
         pool = self._pool
@@ -733,7 +750,10 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
 
         return result_iterator()
 
-    map.__doc__ = _base.Executor.map.__doc__
+    def _submit_replaced(self) -> bool:
+        """Has a subclass or the instance replaced submit (tqdm counts progress from the
+        futures its own submit returns)?  Then map calls it once per item."""
+        return type(self).submit is not _pool.submit or "submit" in self.__dict__
 
     # Returns whether the workers are gone where the stdlib's returns None.
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,  # type: ignore[override]
@@ -746,16 +766,18 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         Returns True when every worker has exited (always with ``wait=True`` and no
         timeout), False when the timeout expired first or ``wait`` is false.
         """
+        deadline = None
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
                 raise TypeError("timeout must be a number or None")
             if timeout < 0:
                 raise ValueError("timeout must be 0 or greater, or None")
-            deadline = time.monotonic() + timeout
+            if timeout < threading.TIMEOUT_MAX:  # longer (inf too): as long as it takes
+                deadline = time.monotonic() + timeout
         workers = self._pool.begin_shutdown(cancel_futures)
         if not wait:
             return False
-        done = _join_workers(self._pool, workers, None if timeout is None else deadline)
+        done = _join_workers(self._pool, workers, deadline)
         _runtime.reap()
         return done
 

@@ -165,28 +165,28 @@ def test_stats_count_seceded_workers_and_a_task_may_end_seceded():
     assert ex.shutdown(timeout=10)
 
 
-def test_rejoin_is_first_come_first_served_and_waits_for_a_slot():
-    # max_workers=1.  A and B secede; C runs.  A then B ask to rejoin while C holds the
-    # one slot: A goes on when C ends, B only when A ends.
+def test_rejoin_goes_on_at_once_and_queued_work_waits_for_the_cap():
+    # max_workers=1.  A and B secede; C runs.  A and B leave their regions while C holds
+    # the one slot: both go on at once (issue 20: waiting there hung programs that finish
+    # without regions), three tasks now count, and the queued D starts only when the
+    # count is back under max_workers: after A, B and C all ended.
     ex = gothreads.ThreadPoolExecutor(1, idle_timeout=None)
     log = []
     seceded = threading.Barrier(3)
-    c_go, a_go = threading.Event(), threading.Event()
+    go, c_go = threading.Event(), threading.Event()
 
-    def blocker(name, go):
+    def blocker(name):
         gothreads.secede()
         seceded.wait(timeout=10)
         go.wait(timeout=10)
-        log.append(name + " rejoining")
         gothreads.rejoin()
         log.append(name + " in")
-        if name == "A":
-            time.sleep(0.2)  # B must not come in meanwhile
+        c_go.wait(timeout=10)
+        time.sleep(0.05)
         log.append(name + " out")
 
-    b_go = threading.Event()
-    fa = ex.submit(blocker, "A", a_go)
-    fb = ex.submit(blocker, "B", b_go)
+    fa = ex.submit(blocker, "A")
+    fb = ex.submit(blocker, "B")
     seceded.wait(timeout=10)
 
     def c():
@@ -197,18 +197,18 @@ def test_rejoin_is_first_come_first_served_and_waits_for_a_slot():
     fc = ex.submit(c)
     while "C in" not in log:
         time.sleep(0.005)
-    a_go.set()
-    while "A rejoining" not in log:
+    go.set()
+    deadline = time.monotonic() + 10
+    while not {"A in", "B in"} <= set(log) and time.monotonic() < deadline:
         time.sleep(0.005)
-    b_go.set()
-    while "B rejoining" not in log:
-        time.sleep(0.005)
+    fd = ex.submit(log.append, "D")
     time.sleep(0.1)
-    assert ex.stats().busy == 1  # only C: A and B wait
+    st = ex.stats()
+    assert (st.busy, st.seceded, st.pending) == (3, 0, 1), st
+    assert "D" not in log
     c_go.set()
-    cf.wait([fa, fb, fc], timeout=10)
-    assert log == ["C in", "A rejoining", "B rejoining", "C out", "A in", "A out",
-                   "B in", "B out"]
+    cf.wait([fa, fb, fc, fd], timeout=10)
+    assert log.index("D") == len(log) - 1 and len(log) == 7, log
     assert ex.shutdown(timeout=10)
 
 
