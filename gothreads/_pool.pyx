@@ -633,9 +633,9 @@ cdef class Pool:
                 # Someone can watch it (callbacks, waiters): its callbacks are part of
                 # the task, run while this worker is busy and holds no queued item.
                 _end()
-                _publish(fut, value, failed)
-                if counted:
+                if counted:  # counted first: whoever sees it done sees it counted
                     self._count(failed)
+                _publish(fut, value, failed)
                 fut = value = None
                 _begin()
             if fut is not None:
@@ -1027,11 +1027,14 @@ cdef class MapBatch:
                 s.batch = None
 
     def _runner_done(self, f):
-        self.runners -= 1
+        # What unclaimed items raise is stored before the count that makes the consumer
+        # raise it: cancelled() and exception() are Python calls, at which another
+        # thread may run.
         if f.cancelled():
             self.error = _CancelledError()
         elif f.exception() is not None:
             self.error = f.exception()  # failed without running: broken, no thread
+        self.runners -= 1
         if self.runners == 0 and self.waiter >= 0:
             self._wake_consumer()
 
