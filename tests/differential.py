@@ -50,6 +50,7 @@ taken modulo how many exist):
                                 now; it is joined before shutdown
 """
 import concurrent.futures as cf
+import contextlib
 import functools
 import json
 import os
@@ -134,6 +135,73 @@ class StampedEvent(threading.Event):
         super().set()
 
 
+# ---- hostile objects: user code at every decref -------------------------------------------
+#
+# A destructor may let other threads run: one that sleeps (closes a file, takes a lock)
+# releases the GIL, one that runs 6 ms of Python loses it at the switch interval.  The
+# pool must have published everything before it drops a user object.
+
+def hostile_pause(mode):
+    if mode == "sleep":
+        time.sleep(0.002)
+    elif mode == "spin":
+        end = time.perf_counter() + 0.006
+        while time.perf_counter() < end:
+            pass
+
+
+class HInt(int):
+    """An int (it is observed as one) whose destructor lets other threads run."""
+
+    def __new__(cls, value, mode):
+        self = int.__new__(cls, value)
+        self.mode = mode
+        return self
+
+    def __del__(self):
+        hostile_pause(self.mode)
+
+
+class HError(ValueError):
+    """A task's exception whose destructor lets other threads run."""
+
+    def __init__(self, value, mode):
+        super().__init__(value)
+        self.mode = mode
+
+    def __del__(self):
+        hostile_pause(self.mode)
+
+
+class HCall:
+    """A callable whose destructor lets other threads run."""
+
+    def __init__(self, fn, mode):
+        self.fn, self.mode = fn, mode
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+    def __del__(self):
+        hostile_pause(self.mode)
+
+
+BASE_ERRORS = {"KeyboardInterrupt": KeyboardInterrupt, "SystemExit": SystemExit,
+               "GeneratorExit": GeneratorExit}
+
+
+def raise_kind(kind, value=0):
+    """Raise what a task may raise: ValueError, HError, a BaseException that is not an
+    Exception, or a TypeError from C code (len() of an int)."""
+    if kind == "C":
+        len(value)
+    elif kind in BASE_ERRORS:
+        raise BASE_ERRORS[kind](value)
+    elif kind in ("sleep", "spin"):
+        raise HError(value, kind)
+    raise ValueError(value)
+
+
 class Run:
     """One program on one executor class ("stdlib" or "gothreads")."""
 
@@ -155,10 +223,15 @@ class Run:
         self.races = []          # bounded waits that returned late enough to be races
                                  # of timers: see race()
         self.limit = budget(prog)
+        self.features = prog.get("features")
         if impl == "gothreads":
             import gothreads
             self.gothreads = gothreads
-            self.ex = gothreads.ThreadPoolExecutor(prog["workers"])
+            kw = {}
+            if self.features:
+                kw = {"handoff_on_wait": self.features["handoff"],
+                      "max_threads": self.features["max_threads"]}
+            self.ex = gothreads.ThreadPoolExecutor(prog["workers"], **kw)
         else:
             self.ex = cf.ThreadPoolExecutor(prog["workers"])
 
@@ -167,12 +240,29 @@ class Run:
     def steps(self, body, out, ended=None):
         """Run a body; with `ended`, append the stamp() of its end there."""
         outer, _body.began = getattr(_body, "began", float("-inf")), time.monotonic()
+        region, _body.region = getattr(_body, "region", False), False
         try:
             return self.run_steps(body, out)
         finally:
             if ended is not None:
                 ended.append(stamp())
-            _body.began = outer
+            _body.began, _body.region = outer, region
+
+    def region(self):
+        """A blocking region for the body running here (gothreads.blocking); nothing on
+        the stdlib, which has none, nor inside one."""
+        if self.impl != "gothreads" or _body.region:
+            return contextlib.nullcontext()
+        return self._region()
+
+    @contextlib.contextmanager
+    def _region(self):
+        _body.region = True
+        try:
+            with self.gothreads.blocking():
+                yield
+        finally:
+            _body.region = False
 
     def run_steps(self, body, out):
         for step in body:
@@ -181,6 +271,17 @@ class Run:
                 out.append(step[1])
             elif kind == "raise":
                 raise ValueError(step[1])
+            elif kind == "hret":  # a result whose destructor lets other threads run
+                out.append(HInt(step[1], step[2]))
+            elif kind == "xraise":  # ["xraise", kind]: see raise_kind
+                raise_kind(step[1], step[1] if step[1] == "C" else 0)
+            elif kind == "block":  # ["block", body]: the body in a blocking region
+                with self.region():
+                    self.run_steps(step[1], out)
+            elif kind == "secede":  # the rest of the task in a blocking region
+                if self.impl == "gothreads" and not _body.region:
+                    self.gothreads.secede()
+                    _body.region = True
             elif kind == "sleep":
                 time.sleep(step[1] / 1000)
             elif kind == "set":
@@ -205,7 +306,7 @@ class Run:
                     out.append(["@sub", "RuntimeError"])
                 else:
                     began = time.monotonic()
-                    obs = ["@sub", outcome(f, WAIT)]
+                    obs = ["@sub", outcome(f, self.sub_timeout())]
                     self.race(began + WAIT, {None: ended}, self.mark_outcome(obs))
                     out.append(obs)
             elif kind == "gate":  # a gated task waits until the program opens it
@@ -217,9 +318,20 @@ class Run:
                 raise AssertionError(f"unknown step {step!r}")
         return out
 
-    def stamped_task(self, body, ended):
-        """A task: its body, its end stamped in `ended`."""
+    def stamped_task(self, body, ended, *hostile):
+        """A task: its body, its end stamped in `ended`.  `hostile`: arguments that are
+        only there to be dropped (HInt)."""
         return self.steps(body, [], ended)
+
+    def sub_timeout(self):
+        """A task waits WAIT for its subtask, except on gothreads with handoff_on_wait
+        and no thread ceiling: there an untimed wait is a blocking region, which never
+        hangs (the subtask gets a thread), and the stdlib's bounded wait is the program
+        without the feature."""
+        f = self.features
+        if self.impl == "gothreads" and f and f["handoff"] and f["max_threads"] is None:
+            return None
+        return WAIT
 
     # -- races of timers ---------------------------------------------------------------
 
@@ -292,9 +404,13 @@ class Run:
         fs = [self.ex.submit(barrier.wait, 10) for _ in range(n)]
         self.obs["warm"] = sorted(str(type(f.exception(30))) for f in fs)
 
-    def submit(self, name, body, owner):
+    def submit(self, name, body, owner, hostile=None):
         self.ended[name] = []
-        f = self.ex.submit(self.stamped_task, body, self.ended[name])
+        if hostile:  # a callable and an argument whose destructors let others run
+            f = self.ex.submit(HCall(self.stamped_task, hostile), body, self.ended[name],
+                               HInt(0, hostile))
+        else:
+            f = self.ex.submit(self.stamped_task, body, self.ended[name])
         self.futures[name] = f
         owner.append(name)
 
@@ -311,6 +427,11 @@ class Run:
                 self.submit(name, [["gate", name]] + op[1], owner)
             else:
                 self.submit(name, op[1], owner)
+        elif kind == "hsubmit":  # ["hsubmit", body, mode]
+            self.submit(f"{prefix}f{len(owner)}", op[1], owner, op[2])
+        elif kind in ("burst", "pair"):  # ["burst", body, ...]: submits back to back
+            for body in op[1:]:
+                self.do(i, ["submit", body], owner, prefix)
         elif kind == "submit_cb":  # add_done_callback to a task known to be running
             self.do(i, ["submit", op[1], True], owner, prefix)
             self.do(i, ["cb", -1, op[2]], owner, prefix)
@@ -424,19 +545,32 @@ class Run:
         n, pairs = spec["n"], spec["pairs"]
         evs = [threading.Event() for _ in range(2 * pairs)]
         tiny = spec["timeout"] == "tiny"
+        hostile = spec.get("hostile")  # items, results and fn with slow destructors
 
         def item(i):
+            i = int(i)
             if i == spec["raise_at"]:
-                raise ValueError(i)
+                raise_kind(spec.get("raise_kind", "ValueError"), i)
             if tiny and i == 0:
                 time.sleep(0.5)
             if spec["sleep"]:
                 time.sleep(spec["sleep"] / 1000)
             if i < 2 * pairs:
                 if i % 2 == 0:
-                    return ["@wait", "ok" if evs[i + 1].wait(WAIT) else "timeout"]
+                    with self.region() if spec.get("block") else contextlib.nullcontext():
+                        return ["@wait", "ok" if evs[i + 1].wait(WAIT) else "timeout"]
                 evs[i].set()
-            return i * i
+            return HInt(i * i, hostile) if hostile else i * i
+
+        def inputs():
+            """The input: a list, or a generator that may pause or raise (after
+            `bad_input` items, ValueError)."""
+            for i in range(n):
+                if i == spec.get("bad_input"):
+                    raise ValueError("input")
+                if spec.get("slow_input"):
+                    time.sleep(0.001)
+                yield HInt(i, hostile) if hostile else i
 
         kw = {}
         if spec["timeout"] is not None:
@@ -444,7 +578,13 @@ class Run:
         if spec["buffersize"] is not None and (self.impl == "gothreads" or STDLIB_HAS_BUFFERSIZE):
             kw["buffersize"] = spec["buffersize"]
         obs = {}
-        it = self.ex.map(item, range(n), **kw)
+        fn = HCall(item, hostile) if hostile else item
+        try:
+            it = self.ex.map(fn, inputs() if spec.get("generator") else list(inputs()), **kw)
+        except BaseException as exc:  # the input raised, before any result
+            obs[key + ".end"] = ["raise at call", type(exc).__name__]
+            return obs
+        del fn
         got = 0
         try:
             for value in it:
@@ -636,7 +776,13 @@ def lenient(prog):
 def _main_bodies(prog):
     """The bodies of the main thread's futures, in submit order (f0, f1, ...): a
     submit_cb makes one as a submit does."""
-    return [op[1] for op in prog["ops"] if op[0] in ("submit", "submit_cb")]
+    bodies = []
+    for op in prog["ops"]:
+        if op[0] in ("submit", "submit_cb", "hsubmit"):
+            bodies.append(op[1])
+        elif op[0] in ("burst", "pair"):
+            bodies.extend(op[1:])
+    return bodies
 
 
 def _blocking_bodies(x):
@@ -674,19 +820,37 @@ def starvable(prog):
     return _blocking_bodies(prog["ops"]) + _gated_submits(prog["ops"]) > prog["workers"]
 
 
-def match(got, want, loose):
+def match(got, want, loose, more=False):
     """Structural equality, except: a submit from a task or callback may meet the
     program's final shutdown (RuntimeError) whenever that task may still run then; and
     in a lenient program, wait and submit observations are not compared.  A race of
-    timers ("near", Run.settle_races) is compared like any other outcome."""
+    timers ("near", Run.settle_races) is compared like any other outcome.  With
+    ``more`` (a program with features the stdlib lacks), a wait that the stdlib saw
+    time out (or race its deadline) may have ended otherwise on gothreads: the feature
+    may let it finish."""
+    if more and want in ("timeout", "near"):
+        return True
     if isinstance(got, list) and isinstance(want, list):
         if got and want and got[0] == want[0] and got[0] in ("@wait", "@sub"):
             if loose:
                 return True
             if got[0] == "@sub" and "RuntimeError" in (got[1], want[1]):
                 return True
-        return len(got) == len(want) and all(match(a, b, loose) for a, b in zip(got, want))
+        return len(got) == len(want) and all(match(a, b, loose, more)
+                                             for a, b in zip(got, want))
     return got == want
+
+
+def finished_more(key, got, want):
+    """With features: a wait of the main thread on several futures that saw fewer
+    done on the stdlib may see more done on gothreads."""
+    if key.endswith(":wait_all") and isinstance(want, list) and want[1:]:
+        return set(want[0]) <= set(got[0]) and len(got) == len(want)
+    if key.endswith(":as_completed"):
+        return want[:1] in (["timeout"], ["near"])
+    if key.endswith(":wait_first"):
+        return want == "near" or not want[0]
+    return False
 
 
 def allowed_extra(prog, key, values, loose):
@@ -733,7 +897,10 @@ def compare(prog, stdlib_traces, trace):
             continue
         got = trace[key]
         allowed = want + allowed_extra(prog, key, want, loose)
-        if "*" in allowed or any(match(got, w, waits_loose) for w in allowed):
+        more = bool(prog.get("features"))
+        if "*" in allowed or any(match(got, w, waits_loose, more) for w in allowed):
+            continue
+        if more and any(finished_more(key, got, w) for w in want):
             continue
         diffs.append((key, got, want))
     return diffs
@@ -742,14 +909,30 @@ def compare(prog, stdlib_traces, trace):
 # ---- the generators (Hypothesis) -----------------------------------------------------------
 
 def programs(kind="maps"):
-    """A Hypothesis strategy for programs of one of KINDS: "futures" has no map
-    operations, "maps" has them.  Small pools (1-3 workers), events set and
-    waited on by tasks, callbacks and the main thread, callbacks and tasks that submit
-    and wait, maps long enough for gothreads to batch them, other submitting threads."""
+    """A Hypothesis strategy for programs of one of KINDS.
+
+    - "futures": submit, callbacks, cancel, waits, as_completed, exit_thread, resize,
+      submitting threads, shutdown; no map.
+    - "maps": the same with map calls (plain, with timeout, with buffersize; inputs
+      that are generators, slow, or raise).
+    - "features": both, with what the stdlib has no equivalent for: blocking regions
+      (``block``, ``secede``) in tasks and map items, ``handoff_on_wait``,
+      ``max_threads``.  The stdlib runs the program without them (a region is a no-op
+      there), and gothreads must finish everything that program finishes, with the
+      same results (it may finish more: compare's ``more``).
+
+    Every kind has small pools (1-3 workers, 2 most often: a missed wakeup or a runner
+    short shows there), scheduling shapes on purpose (``pair``: a task that waits for
+    the next one; ``burst``: submits while the queue holds items; gated tasks), and
+    hostile objects: callables, arguments, results and exceptions whose destructors let
+    other threads run, tasks that raise from C code or raise KeyboardInterrupt,
+    SystemExit or GeneratorExit."""
     from hypothesis import strategies as st
 
-    maps = kind == "maps"
+    maps = kind in ("maps", "features")
+    features = kind == "features"
     ev = st.integers(0, N_EVENTS - 1)
+    modes = st.sampled_from(["sleep", "spin"])
 
     def bodies(depth, callback=False):
         leaves = [
@@ -758,11 +941,18 @@ def programs(kind="maps"):
             st.tuples(st.just("sleep"), st.sampled_from([0, 1, 5, 20])),
             st.tuples(st.just("set"), ev),
             st.tuples(st.just("wait"), ev),
+            st.tuples(st.just("hret"), st.integers(0, 9), modes),
         ]
         if not callback:
             leaves.append(st.just(("exit",)))
+            leaves.append(st.tuples(st.just("xraise"), st.sampled_from(
+                ["C", "KeyboardInterrupt", "SystemExit", "GeneratorExit", "sleep", "spin"])))
         if depth > 0:
             leaves.append(st.tuples(st.just("sub"), bodies(depth - 1)))
+            if features and not callback:
+                leaves.append(st.tuples(st.just("block"), bodies(depth - 1)))
+        if features and not callback:
+            leaves.append(st.just(("secede",)))
         return st.lists(st.one_of(leaves).map(list), min_size=1, max_size=3)
 
     @st.composite
@@ -777,24 +967,45 @@ def programs(kind="maps"):
         pairs = 0
         if workers >= 2 and n >= 2 and not plain:
             pairs = draw(st.sampled_from(sorted({0, 1, 2, n // 2})))
-        plain_call = batched and draw(st.booleans())
+        plain_call = draw(st.booleans())
         timeout = None if plain_call or not n else draw(st.sampled_from([None, "long", "tiny"]))
         take = None
         if pairs == 0 and n:
             take = draw(st.one_of(st.none(), st.integers(1, n)))
+        # below 3.14 the stdlib has no buffersize: it runs a plain map, and
+        # buffersize >= 2 keeps each pair's second item submitted in time
+        buffersize = None if plain_call else draw(st.sampled_from([None, 2, 3, 50]))
+        generator = draw(st.booleans())
         return {
             "n": n, "pairs": pairs, "timeout": timeout,
             "raise_at": draw(st.one_of(st.none(), st.integers(0, max(0, n - 1)))),
+            "raise_kind": draw(st.sampled_from(
+                ["ValueError", "C", "KeyboardInterrupt", "SystemExit", "sleep"])),
             "sleep": draw(st.sampled_from([0, 1])) if n <= 8 else 0,
-            # below 3.14 the stdlib has no buffersize: it runs a plain map, and
-            # buffersize >= 2 keeps each pair's second item submitted in time
-            "buffersize": None if plain_call else draw(st.sampled_from([None, 2, 3, 50])),
+            "buffersize": buffersize,
             "take": take,
+            "hostile": draw(st.sampled_from([None, None, "sleep", "spin"])) if n <= 8 else None,
+            "generator": generator,
+            "slow_input": generator and n <= 8 and draw(st.booleans()),
+            # an input that raises is taken whole at the call without buffersize
+            "bad_input": (draw(st.one_of(st.none(), st.integers(0, n)))
+                          if generator and buffersize is None and not pairs else None),
+            "block": features and pairs > 0 and draw(st.booleans()),
         }
 
     @st.composite
+    def pair(draw):
+        """A task that waits for the event the next task sets: both run at once on
+        two workers, so the second must get a worker while the first waits."""
+        e = draw(ev)
+        first = [["wait", e], ["ret", draw(st.integers(0, 9))]]
+        if features and draw(st.booleans()):
+            first = [["block", first]]
+        return ["pair", first, [["set", e]]]
+
+    @st.composite
     def program(draw):
-        workers = draw(st.integers(1, 3))
+        workers = draw(st.sampled_from([1, 2, 2, 3]))
         refs = st.one_of(st.just(-1), st.integers(0, 7))  # -1: the latest future
         thread_op = st.one_of(
             st.tuples(st.just("submit"), st.lists(st.one_of(
@@ -811,6 +1022,8 @@ def programs(kind="maps"):
         # that submit and wait: how callbacks and the workers' loop interact.
         cb_body = st.one_of(st.tuples(st.just("sub"), bodies(0)).map(lambda t: [list(t)]),
                             bodies(1, callback=True))
+        quick = st.lists(st.tuples(st.just("ret"), st.integers(0, 9)).map(list),
+                         min_size=1, max_size=1)
         op = st.one_of(
             st.tuples(st.just("submit"), bodies(2)),
             *[st.tuples(st.just("submit"), bodies(1), st.just(True))] * 2,  # gated
@@ -824,17 +1037,26 @@ def programs(kind="maps"):
             st.tuples(st.just("sleep"), st.sampled_from([1, 20, 100])),
             st.just(("drain",)),
             st.just(("drain",)),
+            *[pair()] * 3,
+            st.lists(quick, min_size=2, max_size=4).map(lambda bs: ["burst", *bs]),
+            st.tuples(st.just("hsubmit"), bodies(1), modes),
             *[st.tuples(st.just("map"), map_spec(workers))] * (3 if maps else 0),
             st.tuples(st.sampled_from(["wait_all", "wait_first", "as_completed"]),
                       st.lists(refs, min_size=1, max_size=4)),
             st.tuples(st.just("resize"), st.integers(0, workers)),
             st.tuples(st.just("thread"), st.lists(thread_op, min_size=1, max_size=4)),
         ).map(list)
-        return {
+        prog = {
             "workers": workers,
             "ops": draw(st.lists(op, min_size=1, max_size=8)),
             "shutdown": draw(st.tuples(st.booleans(), st.booleans(), st.booleans()).map(list)),
         }
+        if features:
+            prog["features"] = {
+                "handoff": draw(st.booleans()),
+                "max_threads": draw(st.sampled_from([None, workers, workers + 2])),
+            }
+        return prog
 
     return program()
 
@@ -883,7 +1105,7 @@ def report(prog, what, detail):
             f"rerun: python tests/differential.py --replay '{blob}'")
 
 
-KINDS = ("futures", "maps")
+KINDS = ("futures", "maps", "features")
 
 
 def fuzz(argv):
