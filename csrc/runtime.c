@@ -69,7 +69,7 @@ gt_sched gt_sched_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .mnext = 1 };
 #define sched gt_sched_g
 
 /* The pthread M this thread runs, if any (raw Ms have no TLS and never set it). */
-static __thread gt_m *gt_curm;
+static GT_THREAD_LOCAL gt_m *gt_curm;
 
 _Noreturn void gt_throw(const char *msg)
 {

@@ -42,6 +42,16 @@ enum {
  */
 typedef enum gt_mstate { M_IDLE, M_RUNNING, M_EXITED } gt_mstate;
 
+/* Every thread-local variable of the runtime.  initial-exec: it lives in the static TLS
+ * block that glibc lays out inside a new thread's stack when the thread is created, so
+ * a thread never allocates memory on its first access.  With the default model of a
+ * dlopen'd module (general-dynamic), the first access on a new thread mallocs the
+ * module's block in __tls_get_addr, and glibc aborts the process when that fails
+ * ("cannot allocate memory for thread-local data"): a worker started under memory
+ * pressure killed the process (issue 20).  tests/test_build.py checks that the
+ * extension never calls __tls_get_addr. */
+#define GT_THREAD_LOCAL __thread __attribute__((tls_model("initial-exec")))
+
 typedef struct gt_stack {
     void *map;      /* mapping start: the guard page(s) */
     size_t mapsize; /* whole mapping, guard included */

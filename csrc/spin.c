@@ -120,8 +120,8 @@ static int usable_cpus(void)
 static _Atomic int ncpus = 0;
 static _Atomic int64_t crowded_until; /* no spinning before this time */
 /* This thread's count of involuntary context switches, and when it last looked. */
-static _Thread_local long preemptions_seen = -1;
-static _Thread_local int64_t preemptions_seen_ns;
+static GT_THREAD_LOCAL long preemptions_seen = -1;
+static GT_THREAD_LOCAL int64_t preemptions_seen_ns;
 
 static long look_at_preemptions(int64_t now, long *seen, int64_t *seen_ns)
 {

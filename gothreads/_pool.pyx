@@ -527,7 +527,8 @@ cdef class Pool:
         raised to the submitter (raise_orphan) or set on the item's future."""
         s.thread._name = "%s_%d" % (self.prefix, s.index)
         try:
-            _runtime.start_python_m(s.thread._bootstrap_m, self.stack_size)
+            _runtime.start_python_m(s.thread._bootstrap_m, self.stack_size,
+                                    s.thread._start_failed)
             return True
         except BaseException as exc:
             orphan = self.drop(s)

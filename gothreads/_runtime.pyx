@@ -10,7 +10,8 @@ import sys
 import threading
 from _thread import get_ident
 
-from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
+from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF, Py_XDECREF, Py_XINCREF
+from libc.stdlib cimport free, malloc
 from libc.errno cimport EAGAIN, EFAULT, EINVAL, ENOMEM, ENOSYS, ETIMEDOUT
 from libc.string cimport strerror
 
@@ -61,12 +62,21 @@ cdef void _forget_dummy_thread():
         _active.pop(ident, None)
 
 
-cdef void _run(PyObject *fn, bint owned) noexcept:
+cdef void _run(PyObject *fn, bint owned, PyObject *failed=NULL) noexcept:
     cdef object f = <object>fn
+    cdef object on_failure = None
     if owned:
         Py_DECREF(f)  # the reference start_python_m handed over; `f` holds its own
+        if failed != NULL:
+            on_failure = <object>failed
+            Py_DECREF(on_failure)
     try:
-        f()
+        try:
+            f()
+        except BaseException as exc:
+            if on_failure is None:
+                raise
+            on_failure(exc)  # fn raised out (out of memory for its first frame)
     except BaseException as exc:
         # Like an uncaught exception in a threading.Thread with no excepthook: report,
         # never let it cross into C.
@@ -87,8 +97,41 @@ cdef void _python_m_body(void *fn, bint owned) noexcept nogil:
         _run(<PyObject *>fn, owned)
 
 
-cdef void _python_m_owned(void *fn) noexcept nogil:
-    _python_m_body(fn, True)
+# Starting a python M: the creator waits until the new thread knows it can attach a
+# thread state.  PyGILState_Ensure cannot fail gracefully: out of memory, CPython 3.9,
+# 3.10, 3.12 and 3.13 call Py_FatalError and 3.11 dereferences NULL (issue 20: a worker
+# started with the address space exhausted killed the process).  So before it, the new
+# thread takes and gives back a reserve of what attaching needs (the thread state, the
+# first frames); when it cannot, it says so and ends without touching Python, and the
+# creator raises MemoryError where the caller can handle it, as the stdlib's
+# _thread.start_new_thread does when it cannot allocate the thread state.  The memory
+# freed stays with this thread's malloc arena, which Ensure allocates from next; what
+# another thread takes in between can still fail Ensure (narrowed, not closed: closing
+# it needs CPython's internal _PyThreadState_New/_PyThreadState_Bind, not exported by
+# 3.13).  The wait is one handoff per thread created, never per task.
+
+DEF ATTACH_RESERVE = 256 * 1024
+
+cdef struct _Start:
+    gt_note note       # posted by the new thread once it decided
+    int failed         # 1: it could not get the reserve and ended
+    PyObject *fn       # owned: handed to the M (when not failed)
+    PyObject *on_failure  # owned, or NULL: called with fn's exception if fn raises out
+
+
+cdef void _python_m_started(void *arg) noexcept nogil:
+    cdef _Start *st = <_Start *>arg
+    cdef PyObject *fn = st.fn
+    cdef PyObject *on_failure = st.on_failure
+    cdef void *reserve = malloc(ATTACH_RESERVE)
+    if reserve == NULL:
+        st.failed = 1
+        gt_note_wakeup(&st.note)  # the creator owns st and fn from here
+        return
+    free(reserve)
+    gt_note_wakeup(&st.note)  # after this, st belongs to the creator: not touched again
+    with gil:
+        _run(fn, True, on_failure)
 
 
 cdef void _python_m_borrowed(void *fn) noexcept nogil:
@@ -218,18 +261,39 @@ def churn(count, *, kind="python", concurrency=1, fn=None, stack_size=None):
     return secs
 
 
-def start_python_m(fn, stack_size=None):
-    """Start one python M that calls fn() once and exits.  Returns None."""
+def start_python_m(fn, stack_size=None, on_failure=None):
+    """Start one python M that calls fn() once and exits.  Returns None.  Raises
+    MemoryError when the new thread could not get the memory to attach a Python thread
+    state (nothing ran).  ``on_failure``, if given, is called on the M with the
+    exception if fn() raises out, in place of sys.unraisablehook."""
     if not callable(fn):
         raise TypeError("fn must be callable")
+    if on_failure is not None and not callable(on_failure):
+        raise TypeError("on_failure must be callable or None")
     cdef size_t c_stack = _stack_arg(stack_size)
     cdef int rc
-    Py_INCREF(fn)  # handed to the M, which drops it
+    cdef _Start *st = <_Start *>malloc(sizeof(_Start))
+    if st == NULL:
+        raise MemoryError("gothreads: cannot start a thread")
+    gt_note_init(&st.note)
+    st.failed = 0
+    st.fn = <PyObject *>fn
+    st.on_failure = NULL if on_failure is None else <PyObject *>on_failure
+    Py_INCREF(fn)  # handed to the M, which drops them
+    Py_XINCREF(st.on_failure)
     with nogil:
-        rc = gt_newm(GT_M_PTHREAD, _python_m_owned, <void *><PyObject *>fn, c_stack)
-    if rc < 0:
+        rc = gt_newm(GT_M_PTHREAD, _python_m_started, st, c_stack)
+        if rc >= 0:
+            gt_note_sleep(&st.note, -1)
+    if rc < 0 or st.failed:
         Py_DECREF(fn)
-        _check(rc)
+        Py_XDECREF(st.on_failure)
+        free(st)
+        if rc < 0:
+            _check(rc)
+        raise MemoryError("gothreads: a new thread could not get the memory to attach a "
+                          "Python thread state")
+    free(st)
 
 
 cdef extern from "gil_probe.h" nogil:

@@ -318,6 +318,17 @@ class _Worker(threading.Thread):
         finally:
             self._unregister()
 
+    def _start_failed(self, exc: BaseException) -> None:
+        """The M could not run _bootstrap_m at all (out of memory for its first frame):
+        as when _register fails, its first task goes to another worker or fails."""
+        if self._started.is_set():
+            raise exc  # it ran: reported as any error escaping an M's body
+        slot = self._slot
+        if slot is not None:
+            item = self._pool.drop(slot)
+            if item is not None:
+                _pool.fail_item(item, _pool.start_error(exc))
+
     def _register(self) -> None:
         self._ident = threading.get_ident()
         self._native_id = threading.get_native_id()

@@ -90,3 +90,17 @@ def test_raw_m_code_calls_no_plt():
                 todo.append(starts[max(i, 0)])
     reached = sorted(funcs[a][0] for a in seen)
     assert not bad, f"raw-M code ({reached}) calls out:\n" + "\n".join(bad)
+
+
+def test_thread_locals_need_no_allocation_on_a_new_thread():
+    # csrc/runtime.h's GT_THREAD_LOCAL: initial-exec TLS lives in the static block
+    # glibc lays out in a new thread's stack.  A general-dynamic variable would be
+    # malloc'd by __tls_get_addr on first use, and glibc aborts the process when that
+    # fails (issue 20: a worker started under memory pressure).
+    from gothreads import _pool
+    for so in (SO, _pool.__file__):
+        undefined = [line.split()[7].split("@")[0]
+                     for line in tool("readelf", "--dyn-syms", "-W", so).splitlines()
+                     if len(line.split()) >= 8 and line.split()[6] == "UND"]
+        assert "__tls_get_addr" not in undefined, so
+    assert "STATIC_TLS" in tool("readelf", "-d", "-W", SO)

@@ -173,3 +173,47 @@ def test_stats_count_map_items_not_runners(child):
         print(st.submitted, st.completed, st.failed)
     ''')
     assert out.strip() == "199 198 1"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_worker_that_cannot_start_under_memory_pressure_is_reported(child, impl):
+    # Issue 20, defect 4: with the address space exhausted as a worker starts (its stack
+    # from the cache, malloc full), glibc aborted the process ("cannot allocate memory
+    # for thread-local data") or CPython crashed attaching the thread state.  Now the
+    # submit raises, as the stdlib's does when it cannot start a thread, and the pool
+    # goes on once memory is back.  (The stdlib may also just start its thread.)
+    out = run(child, impl, '''
+        import resource
+        kw = {"idle_timeout": 0} if IMPL == "gothreads" else {}
+        ex = EX(max_workers=1, **kw)
+        ex.submit(lambda: 1).result()
+        time.sleep(0.3)  # gothreads: the worker exited, its stack is cached
+        def vm():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmSize"):
+                    return int(line.split()[1]) * 1024
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (vm(), hard))
+        hog = []
+        try:
+            while True:
+                hog.append(bytearray(1 << 16))
+        except MemoryError:
+            pass
+        try:
+            outcome = ex.submit(lambda: 42).result(timeout=5)
+        except RuntimeError as e:
+            outcome = "RuntimeError"
+        except MemoryError:
+            outcome = "MemoryError"
+        del hog[:]
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        print(outcome in (42, "RuntimeError", "MemoryError"), ex.submit(lambda: 7).result(5))
+        if IMPL == "gothreads":
+            ex.shutdown()
+            st = ex.stats()
+            print(st.workers, st.pending)
+    ''')
+    assert out.split()[:2] == ["True", "7"]
+    if impl == "gothreads":
+        assert out.split()[2:] == ["0", "0"]
