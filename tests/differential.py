@@ -48,6 +48,16 @@ taken modulo how many exist):
                                 the stdlib: nothing (outcomes cannot differ)
     ["thread", ops]             another submitting thread runs ops (submit, result, map)
                                 now; it is joined before shutdown
+    ["hsubmit", body, mode]     a submit whose callable and argument have destructors
+                                that let other threads run (mode "sleep" or "spin")
+    ["pair", body, body]        ["burst", body, ...]    submits back to back (a pair: a
+                                task that waits for the event the next one sets)
+    ["hold_cancel", body]       after a drain, every worker held, the task submitted
+                                and cancelled: queued for sure, so cancel() is True
+                                and it never runs (observed: [name, returned, ran])
+More steps: ["hret", v, mode] (a result with a slow destructor), ["xraise", kind]
+(raise_kind), and in "features" programs ["block", body] and ["secede"] (blocking
+regions; no-ops on the stdlib).
 """
 import concurrent.futures as cf
 import contextlib
@@ -220,6 +230,8 @@ class Run:
         self.cancelling = False
         self.gates = {}          # future name -> the Event its task starts by waiting for
         self.ended = {}          # future name -> the stamp() of its task's end, if any
+        self.held = []           # hold_cancel: (key, future name, what cancel() returned)
+        self.ran = set()         # hold_cancel's tasks that ran
         self.races = []          # bounded waits that returned late enough to be races
                                  # of timers: see race()
         self.limit = budget(prog)
@@ -271,6 +283,8 @@ class Run:
                 out.append(step[1])
             elif kind == "raise":
                 raise ValueError(step[1])
+            elif kind == "ran":  # ["ran", name]: hold_cancel's task did run
+                self.ran.add(step[1])
             elif kind == "hret":  # a result whose destructor lets other threads run
                 out.append(HInt(step[1], step[2]))
             elif kind == "xraise":  # ["xraise", kind]: see raise_kind
@@ -429,6 +443,8 @@ class Run:
                 self.submit(name, op[1], owner)
         elif kind == "hsubmit":  # ["hsubmit", body, mode]
             self.submit(f"{prefix}f{len(owner)}", op[1], owner, op[2])
+        elif kind == "hold_cancel":
+            self.hold_cancel(key, op[1], owner, prefix)
         elif kind in ("burst", "pair"):  # ["burst", body, ...]: submits back to back
             for body in op[1:]:
                 self.do(i, ["submit", body], owner, prefix)
@@ -512,6 +528,28 @@ class Run:
             self.threads.append(t)
         else:
             raise AssertionError(f"unknown op {op!r}")
+
+    def hold_cancel(self, key, body, owner, prefix):
+        """A cancel that cannot race: every worker is held (after a drain) by a task of
+        this op's own, so the new task is queued for sure when cancel() is called: both
+        executors must say True and never run it.  Observed at the end: what cancel()
+        returned, and whether the task ran."""
+        self.drain(owner)
+        n = self.prog["workers"]
+        started, release = threading.Semaphore(0), threading.Event()
+
+        def hold():
+            started.release()
+            release.wait(self.limit)
+
+        holds = [self.ex.submit(hold) for _ in range(n)]
+        for _ in range(n):
+            started.acquire(timeout=self.limit)
+        name = f"{prefix}f{len(owner)}"
+        self.submit(name, [["ran", name]] + body, owner)
+        self.held.append((key, name, self.futures[name].cancel()))
+        release.set()
+        cf.wait(holds, self.limit)
 
     def thread_body(self, ops, prefix):
         owner = []
@@ -633,6 +671,8 @@ class Run:
             self.futures[n].cancelled() == ret for n, ret in self.cancels)
         for cid, out in self.cb_obs.items():
             self.obs[f"callback {cid}"] = out
+        for key, name, cancelled in self.held:
+            self.obs[key] = [name, cancelled, name in self.ran]
         return json.loads(json.dumps(self.obs))  # canonical: JSON data only
 
 
@@ -778,7 +818,7 @@ def _main_bodies(prog):
     submit_cb makes one as a submit does."""
     bodies = []
     for op in prog["ops"]:
-        if op[0] in ("submit", "submit_cb", "hsubmit"):
+        if op[0] in ("submit", "submit_cb", "hsubmit", "hold_cancel"):
             bodies.append(op[1])
         elif op[0] in ("burst", "pair"):
             bodies.extend(op[1:])
@@ -1040,6 +1080,7 @@ def programs(kind="maps"):
             *[pair()] * 3,
             st.lists(quick, min_size=2, max_size=4).map(lambda bs: ["burst", *bs]),
             st.tuples(st.just("hsubmit"), bodies(1), modes),
+            st.tuples(st.just("hold_cancel"), bodies(0)),
             *[st.tuples(st.just("map"), map_spec(workers))] * (3 if maps else 0),
             st.tuples(st.sampled_from(["wait_all", "wait_first", "as_completed"]),
                       st.lists(refs, min_size=1, max_size=4)),
