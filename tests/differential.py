@@ -263,7 +263,7 @@ class Run:
     def region(self):
         """A blocking region for the body running here (gothreads.blocking); nothing on
         the stdlib, which has none, nor inside one."""
-        if self.impl != "gothreads" or _body.region:
+        if self.impl != "gothreads" or getattr(_body, "region", False):  # (map items)
             return contextlib.nullcontext()
         return self._region()
 
@@ -293,7 +293,7 @@ class Run:
                 with self.region():
                     self.run_steps(step[1], out)
             elif kind == "secede":  # the rest of the task in a blocking region
-                if self.impl == "gothreads" and not _body.region:
+                if self.impl == "gothreads" and not getattr(_body, "region", False):
                     self.gothreads.secede()
                     _body.region = True
             elif kind == "sleep":
