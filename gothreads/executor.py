@@ -11,10 +11,12 @@ lock, each change of its state being atomic under the GIL.
 
 The lock order, with the runtime's (csrc/runtime.h): GIL -> _global_lock -> (the
 runtime's sched.lock, taken only by thread creation).  The pool adds no lock.  Future
-callbacks, cancellations and joins run with nothing held but the GIL.  A worker leaving
-a blocking region (rejoin) sleeps on its own note holding nothing; distributed's
-secede() calls gothreads.secede() holding its module's threads_lock, under which the
-pool may start a thread (sched.lock), and no gothreads thread ever takes threads_lock.
+callbacks, cancellations and joins run with nothing held but the GIL.  Leaving a blocking
+region (rejoin) never waits.  Starting a worker waits, with the GIL released and no lock
+held, for the new thread to say whether it can attach a thread state; the new thread
+says so before it takes the GIL or any lock.  distributed's secede() calls
+gothreads.secede() holding its module's threads_lock, under which the pool may start a
+thread (sched.lock, then that wait), and no gothreads thread ever takes threads_lock.
 """
 from __future__ import annotations
 
