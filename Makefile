@@ -13,6 +13,9 @@
 #   make dask-test  gothreads as the pool of a dask.distributed LocalCluster (the dask extra,
 #                   in its own venv: .venv/dask)
 #   make fuzz       the differential harness (tests/differential.py) with many programs
+#   make mutants    mutation testing of that harness (tools/mutants.py, its catalog in
+#                   tools/mutants_catalog.py): $(MUTANT_PROGRAMS) programs per kind, seed
+#                   $(MUTANT_SEED), JSON in build/mutants.json (not part of check: about an hour)
 #   make typecheck  mypy --strict on the package and the typing test (tests/typing), for 3.9 and 3.14
 #   make dist-check the sdist, and a wheel built from it alone in a clean folder, installed
 #   make wheel-check one manylinux wheel (x86-64, $(PY)) built with zig, checked and tested
@@ -56,7 +59,7 @@ TSAN_CYCLES ?= 20000
 OUT = build/ctest
 
 .PHONY: dask-test build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools \
-	typecheck wheel-tools sdist dist-check wheel-check wheels
+	typecheck wheel-tools sdist dist-check wheel-check wheels mutants
 
 build:
 	python setup.py build_ext --inplace
@@ -150,6 +153,13 @@ FUZZ_EXAMPLES ?= 2000
 fuzz: venv-$(PY)
 	cd tests && GOTHREADS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ../$(call VENV,$(PY))/bin/python \
 	    -m pytest -q -p no:cacheprovider test_differential.py
+
+# Mutation testing of the harness: each mutant of tools/mutants_catalog.py built in a copy
+# of this tree, the harness run against it (the default python; builds nothing here).
+MUTANT_PROGRAMS ?= 100
+MUTANT_SEED ?= 1
+mutants:
+	python tools/mutants.py --programs $(MUTANT_PROGRAMS) --seed $(MUTANT_SEED) --json build/mutants.json
 
 bench: venv-$(PY)
 	mkdir -p bench/results
