@@ -43,7 +43,7 @@ sys.path.insert(0, HERE)
 
 from mutants_catalog import CATALOG  # noqa: E402
 
-KINDS = ("futures", "maps")
+KINDS = ("futures", "maps", "features")
 KILLED_RE = re.compile(r"^KILLED kind=(\w+) programs=(\d+)", re.M)
 SURVIVED_RE = re.compile(r"^survived kind=(\w+) programs=(\d+)", re.M)
 
