@@ -9,27 +9,10 @@
  *
  * key: 0 clear, 1 woken, 2 a sleeper is in the kernel.  Only the sleeper clears it.
  */
-#define _GNU_SOURCE
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
 #include "gothreads.h"
 #include "runtime.h"
 
 #define GT_SPIN_MAX_NS 35000
-
-static void futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
-{
-    struct timespec ts, *tp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000;
-        ts.tv_nsec = timeout_ns % 1000000000;
-        tp = &ts;
-    }
-    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
-}
 
 void gt_note_init(gt_note *n)
 {
@@ -44,7 +27,7 @@ int gt_note_wakeup(gt_note *n)
     atomic_store_explicit(&n->woken_ns, gt_mono_ns(), memory_order_relaxed);
     if (atomic_exchange_explicit(&n->key, 1, memory_order_release) != 2)
         return 0;
-    syscall(SYS_futex, &n->key, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    gt_os_futex_wake(&n->key);
     return 1;
 }
 
@@ -113,7 +96,7 @@ int gt_note_sleep(gt_note *n, int64_t timeout_ns)
             }
         }
         n->slept = 1;
-        futex_wait(&n->key, 2, left);
+        gt_os_futex_wait(&n->key, 2, left);
         if (atomic_load_explicit(&n->key, memory_order_acquire) == 1) {
             n->spin_ns = gt_spin_adapt(n->spin_ns, 0, spent, woken_after(n, start),
                                        &n->last_wait_ns, GT_NOTE_SPIN_FLOOR_NS,

@@ -156,7 +156,15 @@ void gt_os_yield(void);
  * switches), or -1 where the OS cannot say. */
 long gt_os_thread_preemptions(void);
 
+/* Name the calling thread (cut to what the OS keeps). */
 void gt_os_setname(const char *name);
+/* The CPUs this process may run on (its affinity), at least 1. */
+int gt_os_ncpus(void);
+/* Sleep while *addr == val, at most timeout_ns (< 0: no limit), in the kernel; may
+ * return early for any reason (the caller looks again).  Private to the process. */
+void gt_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
+/* Wake one thread sleeping in gt_os_futex_wait on addr. */
+void gt_os_futex_wake(_Atomic uint32_t *addr);
 
 /* ---- churn (runtime.c): the bookkeeping its Ms share with the churning thread ------- */
 typedef struct gt_churn_ctx {

@@ -111,12 +111,6 @@ int64_t gt_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int usable_cpus(void)
-{
-    cpu_set_t set;
-    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-}
-
 static _Atomic int ncpus = 0;
 static _Atomic int64_t crowded_until; /* no spinning before this time */
 /* This thread's count of involuntary context switches, and when it last looked. */
@@ -176,7 +170,7 @@ int gt_spin_allowed(void)
     if (now >= due && atomic_compare_exchange_strong_explicit(
                           &next_check, &due, now + GT_CPUS_CHECK_NS, memory_order_relaxed,
                           memory_order_relaxed))
-        atomic_store_explicit(&ncpus, usable_cpus(), memory_order_relaxed);
+        atomic_store_explicit(&ncpus, gt_os_ncpus(), memory_order_relaxed);
     return atomic_load_explicit(&ncpus, memory_order_relaxed) > 1 &&
            now >= atomic_load_explicit(&crowded_until, memory_order_relaxed);
 }

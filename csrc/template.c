@@ -70,6 +70,7 @@ static void deadline_in(struct timespec *ts, long ms)
 static void *template_main(void *unused)
 {
     (void)unused;
+    gt_os_setname("gothreads-tmpl");
     pthread_mutex_lock(&tmpl.mu);
     for (;;) {
         while (tmpl.head) {
@@ -138,7 +139,6 @@ static int template_start_locked(void)
     pthread_attr_destroy(&attr);
     if (rc)
         return rc;
-    pthread_setname_np(th, "gothreads-tmpl");
     tmpl.running = 1;
     return 0;
 }

@@ -325,11 +325,11 @@ CATALOG = [
         "(10 s; forever for one kept by min_workers) before running its task."),
     Mutant(
         "note-wakeup-no-futex-wake", NOTE,
-        "    syscall(SYS_futex, &n->key, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);\n    return 1;",
+        "    gt_os_futex_wake(&n->key);\n    return 1;",
         "    return 1;",
         "A wakeup of a sleeper already in the kernel marks the note but makes no futex "
         "wake: the worker sleeps until its idle_timeout (10 s; forever for one kept by "
-        "min_workers, or a rejoiner) before it runs the task it was woken for."),
+        "min_workers) before it runs the task it was woken for."),
     Mutant(
         "note-overwrite-early-wakeup", NOTE,
         "    if (!atomic_compare_exchange_strong_explicit(&n->key, &expect, 2, memory_order_acquire,\n"
