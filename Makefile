@@ -11,7 +11,9 @@
 #   make sanitize   the C-level test under ASan+UBSan, then under TSan
 #   make cross-test the C-level test and its negative control for aarch64 under qemu
 #   make dask-test  gothreads as the pool of a dask.distributed LocalCluster (the dask extra,
-#                   in its own venv: .venv/dask)
+#                   in its own venv: .venv/dask), then make dask-suite
+#   make dask-suite distributed's own tests of its worker and pool, with its pool and with
+#                   gothreads', compared (tools/dask-suite; .venv/dask-suite; about 3 minutes)
 #   make fuzz       the differential harness (tests/differential.py) with many programs
 #   make mutants    mutation testing of that harness (tools/mutants.py, its catalog in
 #                   tools/mutants_catalog.py): $(MUTANT_PROGRAMS) programs per kind, seed
@@ -58,7 +60,7 @@ QEMU_CYCLES ?= 4000
 TSAN_CYCLES ?= 20000
 OUT = build/ctest
 
-.PHONY: dask-test build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools \
+.PHONY: dask-test dask-suite build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools \
 	typecheck wheel-tools sdist dist-check wheel-check wheels mutants
 
 build:
@@ -93,6 +95,11 @@ dask-test:
 	$(DASK_VENV)/bin/python -m pip install -q --upgrade pip
 	$(DASK_VENV)/bin/python -m pip install -q '.[test,dask]'
 	cd tests && GOTHREADS_REQUIRE_DASK=1 ../$(DASK_VENV)/bin/python -m pytest -q -p no:cacheprovider -s test_dask.py
+	$(MAKE) dask-suite
+
+# distributed's version is that of Debian sid's source package, which has its tests.
+dask-suite:
+	tools/dask-suite $(DASK_PY)
 
 # CPython's own thread-pool tests with gothreads substituted (tests/conformance).
 conformance-%: venv-%
