@@ -44,7 +44,7 @@ def main(mode):
     dask.config.set({"gothreads.idle-timeout": 0.5})
     t0 = time.monotonic()
     with LocalCluster(processes=True, n_workers=2, threads_per_worker=2, host="127.0.0.1",
-                      dashboard_address=":0", **kw) as cluster, Client(cluster) as client:
+                      dashboard_address="127.0.0.1:0", **kw) as cluster, Client(cluster) as client:
         pools = client.run(lambda dask_worker: type(dask_worker.executor).__module__)
         warm = client.gather(client.map(abs, range(-4, 0)))
         time.sleep(1.0)
