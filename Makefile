@@ -10,6 +10,7 @@
 #   make ctest      the C-level runtime test, plain build
 #   make sanitize   the C-level test under ASan+UBSan, then under TSan
 #   make cross-test the C-level test and its negative control for aarch64 under qemu
+#   make macos-check the core and csrc/os_darwin.c compiled and linked for macOS (zig)
 #   make dask-test  gothreads as the pool of a dask.distributed LocalCluster (the dask extra,
 #                   in its own venv: .venv/dask), then make dask-suite
 #   make dask-suite distributed's own tests of its worker and pool, with its pool and with
@@ -43,15 +44,14 @@ ARCH := $(shell uname -m)
 VENV = .venv/py$(1)
 pyexe = $(shell tools/find-python $(1))
 
-CORE_SRC = csrc/runtime.c csrc/stack.c csrc/template.c csrc/note.c csrc/spin.c csrc/os_linux.c
+# The C sources, one list for the Makefile and setup.py alike.
+include csrc/sources.mk
+CORE_SRC += $(OS_SRC_linux)
 # Raw-M code: no stack protector, never sanitized (see csrc/m_raw.c).
-RAW_SRC = csrc/m_raw.c csrc/freem.c
 RAW_CFLAGS = -fno-stack-protector -fno-sanitize=all
 CWARN = -Wall -Wextra -Werror -std=gnu11
-ifeq ($(ARCH),x86_64)
-ASM_SRC = csrc/arch/sys_linux_amd64.S
-else ifeq ($(ARCH),aarch64)
-ASM_SRC = csrc/arch/sys_linux_arm64.S
+ASM_SRC = $(ASM_SRC_linux_$(ARCH))
+ifeq ($(ARCH),aarch64)
 RAW_CFLAGS += -mno-outline-atomics
 endif
 CTEST = tests/c/test_runtime.c
@@ -61,7 +61,7 @@ TSAN_CYCLES ?= 20000
 OUT = build/ctest
 
 .PHONY: dask-test dask-suite build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools \
-	typecheck wheel-tools sdist dist-check wheel-check wheels mutants
+	typecheck wheel-tools sdist dist-check wheel-check wheels mutants macos-check
 
 build:
 	python setup.py build_ext --inplace
@@ -108,11 +108,11 @@ conformance-%: venv-%
 conformance: $(addprefix conformance-,$(SUITE_PYTHONS)) $(addprefix chroot-conformance-,$(CHROOT_PYTHONS))
 
 # One object per source so the raw files get their own flags; $(1)=name $(2)=cc $(3)=flags
+rawobj = $(addprefix $(OUT)/$(1)/,$(notdir $(RAW_SRC:.c=.o)))
 define ctest_build
 	mkdir -p $(OUT)/$(1)
-	$(2) $(3) $(RAW_CFLAGS_$(1)) -c csrc/m_raw.c -o $(OUT)/$(1)/m_raw.o
-	$(2) $(3) $(RAW_CFLAGS_$(1)) -c csrc/freem.c -o $(OUT)/$(1)/freem.o
-	$(2) $(3) $(SAN_$(1)) $(CTEST) $(CORE_SRC) $(OUT)/$(1)/m_raw.o $(OUT)/$(1)/freem.o \
+	$(foreach f,$(RAW_SRC),$(2) $(3) $(RAW_CFLAGS_$(1)) -c $(f) -o $(OUT)/$(1)/$(notdir $(f:.c=.o)) &&) true
+	$(2) $(3) $(SAN_$(1)) $(CTEST) $(CORE_SRC) $(call rawobj,$(1)) \
 	    $(ASM_$(1)) -o $(OUT)/$(1)/test_runtime -lpthread
 endef
 CFLAGS_C = -O2 -g $(CWARN) -DGT_HAVE_RAW_M -Icsrc
@@ -143,17 +143,29 @@ sanitize:
 A64CC = aarch64-linux-gnu-gcc
 A64FLAGS = -O2 -g $(CWARN) -static -DGT_HAVE_RAW_M -Icsrc
 A64RAW = -fno-stack-protector -mno-outline-atomics
-A64SRC = $(CTEST) $(CORE_SRC) csrc/arch/sys_linux_arm64.S
+A64SRC = $(CTEST) $(CORE_SRC) $(ASM_SRC_linux_aarch64)
 cross-test:
 	mkdir -p $(OUT)/arm64
-	$(A64CC) $(A64FLAGS) -c csrc/m_raw.c $(A64RAW) -o $(OUT)/arm64/m_raw.o
-	$(A64CC) $(A64FLAGS) -c csrc/freem.c $(A64RAW) -o $(OUT)/arm64/freem.o
-	$(A64CC) $(A64FLAGS) $(A64SRC) $(OUT)/arm64/m_raw.o $(OUT)/arm64/freem.o -o $(OUT)/arm64/test_runtime
-	$(A64CC) $(A64FLAGS) -DGT_TEST_PREMATURE_REAP $(A64SRC) $(OUT)/arm64/m_raw.o $(OUT)/arm64/freem.o -o $(OUT)/arm64/neg_reap
-	$(A64CC) $(A64FLAGS) -DGT_TEST_BROKEN_EXIT $(A64SRC) $(OUT)/arm64/m_raw.o $(OUT)/arm64/freem.o -o $(OUT)/arm64/neg_exit
+	$(foreach f,$(RAW_SRC),$(A64CC) $(A64FLAGS) -c $(f) $(A64RAW) -o $(OUT)/arm64/$(notdir $(f:.c=.o)) &&) true
+	$(A64CC) $(A64FLAGS) $(A64SRC) $(call rawobj,arm64) -o $(OUT)/arm64/test_runtime
+	$(A64CC) $(A64FLAGS) -DGT_TEST_PREMATURE_REAP $(A64SRC) $(call rawobj,arm64) -o $(OUT)/arm64/neg_reap
+	$(A64CC) $(A64FLAGS) -DGT_TEST_BROKEN_EXIT $(A64SRC) $(call rawobj,arm64) -o $(OUT)/arm64/neg_exit
 	GT_TEST_FOREIGN_RUNTIME=qemu qemu-aarch64-static $(OUT)/arm64/test_runtime $(QEMU_CYCLES)
 	tools/expect-failure GT_TEST_FOREIGN_RUNTIME=qemu qemu-aarch64-static $(OUT)/arm64/neg_reap $(QEMU_CYCLES)
 	tools/expect-failure GT_TEST_FOREIGN_RUNTIME=qemu qemu-aarch64-static $(OUT)/arm64/neg_exit $(QEMU_CYCLES)
+
+# The seam for macOS, proven: the core and csrc/os_darwin.c (its plan, stubbed) compile
+# for aarch64-macos and x86_64-macos with zig's clang and its macOS SDK stubs, and link
+# into a library with no undefined symbol.  (Running on macOS is out of reach here.)
+MACOS_OUT = build/macos
+macos-check: wheel-tools
+	for t in aarch64-macos x86_64-macos; do rm -rf $(MACOS_OUT)/$$t && mkdir -p $(MACOS_OUT)/$$t && \
+	    for f in $(CORE_SRC:$(OS_SRC_linux)=) $(RAW_SRC) $(OS_SRC_darwin); do \
+	        tools/zig-cc $$t -std=gnu11 -Wall -Wextra -Werror -O2 -DGT_DARWIN_STUBS_OK -Icsrc \
+	            -c $$f -o $(MACOS_OUT)/$$t/$$(basename $$f .c).o || exit 1; done && \
+	    tools/zig-cc $$t -shared $(MACOS_OUT)/$$t/*.o -o $(MACOS_OUT)/$$t/libgothreads-core.dylib || exit 1; \
+	done
+	@echo "macos-check: the core links for aarch64-macos and x86_64-macos"
 
 # Random programs run on the stdlib's executor and ours (CI runs a few per version).
 FUZZ_EXAMPLES ?= 2000
@@ -258,7 +270,7 @@ wheels: sdist tools
 	$(TOOLS_PY) tools/check-wheel wheelhouse/*.whl
 	ls -l wheelhouse
 
-check: tools test dask-test conformance ctest sanitize cross-test typecheck dist-check wheel-check
+check: tools test dask-test conformance ctest sanitize cross-test macos-check typecheck dist-check wheel-check
 
 clean:
 	rm -rf build dist wheelhouse .venv bench/results gothreads/*.so gothreads/_runtime.c gothreads/_pool.c *.egg-info

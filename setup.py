@@ -18,11 +18,26 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def source_lists():
+    """csrc/sources.mk, the Makefile's list of the C sources: {NAME: [files]}."""
+    lists = {}
+    with open(os.path.join(HERE, "csrc", "sources.mk")) as f:
+        for line in f:
+            name, eq, files = line.partition("=")
+            if eq and not line.startswith("#"):
+                lists[name.strip()] = files.split()
+    return lists
+
+
+SOURCES = source_lists()
 # (sys.platform, machine) -> the OS file and the arch file that implement runtime.h's
-# contracts.  macOS goes here as ("darwin", ...) -> "csrc/os_darwin.c" once ported.
+# contracts.  macOS has its OS file (csrc/os_darwin.c, not ported: see its plan).
 PLATFORMS = {
-    ("linux", "x86_64"): ("csrc/os_linux.c", "csrc/arch/sys_linux_amd64.S"),
-    ("linux", "aarch64"): ("csrc/os_linux.c", "csrc/arch/sys_linux_arm64.S"),
+    ("linux", machine): (SOURCES["OS_SRC_linux"][0], SOURCES[f"ASM_SRC_linux_{machine}"][0])
+    for machine in ("x86_64", "aarch64")
 }
 MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
@@ -40,8 +55,8 @@ def platform_sources():
 
 
 KEY, (OS_SRC, ASM_SRC) = platform_sources()
-CORE_SRC = ["csrc/runtime.c", "csrc/stack.c", "csrc/template.c", "csrc/note.c", "csrc/spin.c", OS_SRC, ASM_SRC]
-RAW_SRC = ["csrc/m_raw.c", "csrc/freem.c"]
+CORE_SRC = SOURCES["CORE_SRC"] + [OS_SRC, ASM_SRC]
+RAW_SRC = SOURCES["RAW_SRC"]
 RAW_FLAGS = ["-fno-stack-protector"] + (["-mno-outline-atomics"] if KEY[1] == "aarch64" else [])
 DEBUG = os.environ.get("GOTHREADS_DEBUG") == "1"
 # Hidden: the extension exports only its PyInit_* (PyMODINIT_FUNC says so), and every
@@ -58,8 +73,7 @@ CFLAGS = ["-std=gnu11", "-Wall", "-Wno-unused-function", "-fvisibility=hidden"] 
 def long_description():
     """README.md for the package index, less its image: the image is a path in this
     tree, which an index cannot show, and there is no public address to give instead."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "README.md"), encoding="utf-8") as f:
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
         return "".join(line for line in f if not line.startswith("!["))
 
 

@@ -27,6 +27,7 @@ RAW void gt_raw_churn_body(void *ctx)
     atomic_fetch_add_explicit(&c->done, 1, memory_order_release);
 }
 
+#if defined(GT_HAVE_RAW_M) /* (no arch/sys_*.S, no raw Ms: gt_os_newosproc_raw says so) */
 /* The raw M's whole life: run the body, mexit, exitThread.  Mirrors Go's mexit for a
  * runtime-managed stack: the M goes on freem first (it stays on allm too, see the
  * state machine in runtime.h), then exitThread publishes "stack free" as its very last
@@ -41,3 +42,4 @@ RAW _Noreturn void gt_raw_mstart(gt_m *mp)
     /* Past this call the stack and the record belong to the reaper. */
     gt_exit_thread(&mp->freewait);
 }
+#endif

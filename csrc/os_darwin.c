@@ -1,17 +1,116 @@
 /*
- * os_darwin.c -- the reserved place for macOS.  Not built: setup.py refuses darwin.
+ * os_darwin.c -- the reserved place for macOS: runtime.h's OS layer, every function a
+ * port must provide, each with its plan.  Not ported: setup.py refuses darwin, and the
+ * thread functions below say -ENOSYS.  `make macos-check` compiles the core with this
+ * file for aarch64-macos and x86_64-macos (zig's clang and its macOS SDK stubs) and
+ * links it, which proves the seam: nothing outside os_*.c needs Linux.
  *
- * What a port has to provide is runtime.h's OS layer.  The plan, following Go (which
- * treats darwin as an OS-managed-stack platform, mStackIsSystemAllocated):
- *   - gt_os_newosproc: a joinable pthread.  libpthread on darwin has no
- *     pthread_tryjoin_np and keeps its own thread record, so the M would take a
- *     system-allocated stack (the stack cache then only counts, never reuses);
- *   - gt_os_tryjoin: pthread_join once freewait == GT_FREE_REF (the thread has left our
- *     code, so the join is at most the few instructions of libpthread's exit);
- *   - gt_os_newosproc_raw: -ENOSYS (darwin threads must come from libpthread, as in Go
- *     since 1.11); there is no arch/sys_darwin_*.S;
- *   - signal masks with pthread_sigmask around pthread_create (no setsigmask_np);
- *   - gt_os_thread_preemptions: thread_info(THREAD_BASIC_INFO) has no such count;
- *     -1 makes every gap in a spin count as a crowded machine (spin.c).
+ * The plan follows Go, which treats darwin as an OS-managed-stack platform
+ * (mStackIsSystemAllocated) and makes every darwin thread with libpthread (since 1.11).
  */
-#error "gothreads: macOS is not ported yet (see the comment above)"
+#ifndef GT_DARWIN_STUBS_OK
+#error "gothreads: macOS is not ported yet (see csrc/os_darwin.c's plan)"
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+size_t gt_os_page_size(void)
+{
+    static size_t page;
+    if (page == 0)
+        page = (size_t)sysconf(_SC_PAGESIZE); /* 16 KiB on Apple silicon */
+    return page;
+}
+
+/* Port: the same as Linux's (RLIMIT_STACK, else 8 MiB); darwin's own default for a
+ * secondary thread is 512 KiB, too small for CPython (MIN_WORKER_STACK). */
+size_t gt_os_default_stack_size(void)
+{
+    struct rlimit rl;
+    size_t def = (size_t)8 << 20;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur >= gt_stack_size_min() && rl.rlim_cur <= gt_stack_size_max())
+        def = (size_t)rl.rlim_cur;
+    return def;
+}
+
+void gt_os_yield(void) { sched_yield(); }
+
+/* Port: thread_info(THREAD_BASIC_INFO) has no count of involuntary switches; -1 makes
+ * every gap in a spin count as a crowded machine (spin.c). */
+long gt_os_thread_preemptions(void) { return -1; }
+
+/* Port: malloc_zone_pressure_relief(NULL, 0) is darwin's malloc_trim. */
+void gt_os_trim_heap(void) {}
+
+/* darwin names only the calling thread, and keeps 63 bytes. */
+void gt_os_setname(const char *name) { pthread_setname_np(name); }
+
+/* Port: sysctlbyname("hw.activecpu"); darwin has no affinity to respect. */
+int gt_os_ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Port: os_sync_wait_on_address / os_sync_wake_by_address_any (macOS 14.4+,
+ * OS_SYNC_WAIT_ON_ADDRESS_NONE, a timeout in ns through the _with_timeout form), or
+ * __ulock_wait / __ulock_wake (UL_COMPARE_AND_WAIT, private since 10.12, what libc++
+ * and Go's own darwin futex use) on older systems.  Stubbed here with a short sleep:
+ * correct (callers look again) but slow. */
+void gt_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
+{
+    struct timespec ts = { 0, 50000 };
+    if (timeout_ns >= 0 && timeout_ns < ts.tv_nsec)
+        ts.tv_nsec = (long)timeout_ns;
+    if (atomic_load(addr) == val)
+        nanosleep(&ts, NULL);
+}
+
+void gt_os_futex_wake(_Atomic uint32_t *addr) { (void)addr; }
+
+/* Port: darwin has no pthread_attr_setsigmask_np either, so the creator takes on the
+ * new thread's mask around pthread_create, as on Linux (and as Go's newosproc does). */
+int gt_os_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*start)(void *),
+                         void *arg, const sigset_t *mask)
+{
+    sigset_t old;
+    int rc = pthread_sigmask(SIG_SETMASK, mask, &old);
+    if (rc != 0)
+        return -rc;
+    rc = pthread_create(th, attr, start, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return -rc;
+}
+
+/* Port: a joinable pthread on a system-allocated stack (libpthread keeps its own
+ * thread record inside the stack it allocates, and has no pthread_tryjoin_np): the
+ * stack cache then only counts, never reuses; the worker signal mask as on Linux. */
+int gt_os_newosproc(gt_m *mp, void *(*start)(void *))
+{
+    (void)mp;
+    (void)start;
+    return -ENOSYS;
+}
+
+/* Port: pthread_join once freewait == GT_FREE_REF (the thread has left our code, so
+ * the join waits at most for the few instructions of libpthread's exit). */
+int gt_os_tryjoin(gt_m *mp)
+{
+    (void)mp;
+    return -EBUSY;
+}
+
+/* darwin threads must come from libpthread: no raw Ms, no arch/sys_darwin_*.S. */
+int gt_os_newosproc_raw(gt_m *mp)
+{
+    (void)mp;
+    return -ENOSYS;
+}
