@@ -50,8 +50,9 @@ taken modulo how many exist):
                                 now; it is joined before shutdown
     ["hsubmit", body, mode]     a submit whose callable and argument have destructors
                                 that let other threads run (mode "sleep" or "spin")
-    ["pair", body, body]        ["burst", body, ...]    submits back to back (a pair: a
-                                task that waits for the event the next one sets)
+    ["pair", body, body]        ["burst", body, ...]    submits back to back (a pair,
+                                after a drain: a task that waits for the event the
+                                next one sets, each submit waking an idle worker)
     ["hold_cancel", body]       after a drain, every worker held, the task submitted
                                 and cancelled: queued for sure, so cancel() is True
                                 and it never runs (observed: [name, returned, ran])
@@ -258,7 +259,8 @@ class Run:
             kw = {}
             if self.features:
                 kw = {"handoff_on_wait": self.features["handoff"],
-                      "max_threads": self.features["max_threads"]}
+                      "max_threads": self.features["max_threads"],
+                      "idle_timeout": self.features.get("idle_timeout", 10.0)}
             self.ex = gothreads.ThreadPoolExecutor(prog["workers"], **kw)
         else:
             self.ex = cf.ThreadPoolExecutor(prog["workers"])
@@ -462,6 +464,8 @@ class Run:
         elif kind == "hold_cancel":
             self.hold_cancel(key, op[1], owner, prefix)
         elif kind in ("burst", "pair"):  # ["burst", body, ...]: submits back to back
+            if kind == "pair":
+                self.drain(owner)  # every worker idle: each submit must wake one
             for body in op[1:]:
                 self.do(i, ["submit", body], owner, prefix)
         elif kind == "submit_cb":  # add_done_callback to a task known to be running
@@ -979,7 +983,7 @@ def programs(kind="maps"):
       that are generators, slow, or raise).
     - "features": both, with what the stdlib has no equivalent for: blocking regions
       (``block``, ``secede``) in tasks and map items, ``handoff_on_wait``,
-      ``max_threads``.  The stdlib runs the program without them (a region is a no-op
+      ``max_threads``, and ``idle_timeout`` 0 or 10 ms (workers retire while claimed).  The stdlib runs the program without them (a region is a no-op
       there), and gothreads must finish everything that program finishes, with the
       same results (it may finish more: compare's ``more``).
 
@@ -1118,6 +1122,8 @@ def programs(kind="maps"):
             prog["features"] = {
                 "handoff": draw(st.booleans()),
                 "max_threads": draw(st.sampled_from([None, workers, workers + 2])),
+                # idle workers retire at once or soon: a retire races every claim
+                "idle_timeout": draw(st.sampled_from([10.0, 0, 0.01])),
             }
         return prog
 
