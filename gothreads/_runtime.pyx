@@ -108,7 +108,8 @@ cdef void _python_m_body(void *fn, bint owned) noexcept nogil:
 # freed stays with this thread's malloc arena, which Ensure allocates from next; what
 # another thread takes in between can still fail Ensure (narrowed, not closed: closing
 # it needs CPython's internal _PyThreadState_New/_PyThreadState_Bind, not exported by
-# 3.13).  The wait is one handoff per thread created, never per task.
+# 3.13).  The wait is one handoff per thread created, never per task, and takes no lock
+# and no GIL on the new thread's side.
 
 DEF ATTACH_RESERVE = 256 * 1024
 
@@ -283,8 +284,11 @@ def start_python_m(fn, stack_size=None, on_failure=None):
     Py_XINCREF(st.on_failure)
     with nogil:
         rc = gt_newm(GT_M_PTHREAD, _python_m_started, st, c_stack)
-        if rc >= 0:
-            gt_note_sleep(&st.note, -1)
+    if rc >= 0:
+        # With the GIL held, as before this wait existed: the new thread answers before
+        # it needs the GIL, then waits for it in PyGILState_Ensure as usual, so the
+        # caller goes on first (a new worker never runs its task inside submit()).
+        gt_note_sleep(&st.note, -1)
     if rc < 0 or st.failed:
         Py_DECREF(fn)
         Py_XDECREF(st.on_failure)

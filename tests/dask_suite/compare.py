@@ -24,6 +24,13 @@ EXCLUDED = {
         "asserts len(e._threads) == 2 after one task seceded and rejoined on an idle "
         "pool: distributed's secede() starts a replacement thread whether or not work "
         "is queued; gothreads starts one only for queued work (1 thread)",
+    "test_threadpoolexecutor.py::test_secede_rejoin_busy":
+        "asserts len(e._threads) == 2 right after rejoin() while both other threads "
+        "are busy: distributed's rejoin() waits for a thread to give up its slot; "
+        "gothreads' never waits (the task counts again at once, over the cap, and no "
+        "queued task starts until the count is back under it: a waiting rejoin hangs "
+        "a program whose slot holders wait for the rejoining task, issue 20), so 3 "
+        "run for a moment.  Its timing (the task back within 0.6 s) holds",
 }
 
 
