@@ -53,6 +53,8 @@ taken modulo how many exist):
     ["pair", body, body]        ["burst", body, ...]    submits back to back (a pair,
                                 after a drain: a task that waits for the event the
                                 next one sets, each submit waking an idle worker)
+    ["trickle", n, gap_ms]      n quick tasks one at a time, each waited for (WAIT),
+                                gap_ms apart: each submit races a retiring worker
     ["hold_cancel", body]       after a drain, every worker held, the task submitted
                                 and cancelled: queued for sure, so cancel() is True
                                 and it never runs (observed: [name, returned, ran])
@@ -464,6 +466,13 @@ class Run:
             self.submit(f"{prefix}f{len(owner)}", op[1], owner, op[2])
         elif kind == "hold_cancel":
             self.hold_cancel(key, op[1], owner, prefix)
+        elif kind == "trickle":  # ["trickle", n, gap_ms]: n quick tasks, gap_ms apart
+            got = []
+            for k in range(op[1]):
+                self.do(i, ["submit", [["ret", k]]], owner, prefix)
+                got.append(outcome(self.futures[owner[-1]], WAIT))
+                time.sleep(op[2] / 1000)
+            self.obs[key] = got
         elif kind in ("burst", "pair"):  # ["burst", body, ...]: submits back to back
             if kind == "pair":
                 self.drain(owner)  # every worker idle: each submit must wake one
@@ -843,6 +852,8 @@ def _main_bodies(prog):
     for op in prog["ops"]:
         if op[0] in ("submit", "submit_cb", "hsubmit", "hold_cancel"):
             bodies.append(op[1])
+        elif op[0] == "trickle":
+            bodies.extend([["ret", k]] for k in range(op[1]))
         elif op[0] in ("burst", "pair"):
             bodies.extend(op[1:])
     return bodies
@@ -1112,6 +1123,10 @@ def programs(kind="maps"):
             st.lists(quick, min_size=2, max_size=4).map(lambda bs: ["burst", *bs]),
             st.tuples(st.just("hsubmit"), bodies(1), modes),
             st.tuples(st.just("hold_cancel"), bodies(0)),
+            # submits about an idle_timeout apart (features: 10 ms): each races a
+            # worker that is retiring
+            *[st.tuples(st.just("trickle"), st.integers(5, 20),
+                        st.sampled_from([8, 10, 12]))] * features,
             *[st.tuples(st.just("map"), map_spec(workers))] * (3 if maps else 0),
             st.tuples(st.sampled_from(["wait_all", "wait_first", "as_completed"]),
                       st.lists(refs, min_size=1, max_size=4)),
