@@ -419,9 +419,12 @@ class Run:
 
     def callback(self, name, cid, body, fut):
         try:
+            # A callback sees its future finished, with its outcome (the stdlib runs
+            # callbacks after the state is set, and never inline while it runs).
+            seen = ["@done", fut.done(), final_state(fut)]
             with self.lock:
                 self.cb_order.setdefault(name, []).append(cid)
-                out = self.cb_obs[cid] = []
+                out = self.cb_obs[cid] = [seen]
             self.steps(body, out)
         finally:
             with self.lock:
@@ -565,6 +568,17 @@ class Run:
         executors must say True and never run it.  Observed at the end: what cancel()
         returned, and whether the task ran."""
         self.drain(owner)
+        release = self.hold_all()
+        name = f"{prefix}f{len(owner)}"
+        self.submit(name, [["ran", name]] + body, owner)
+        self.held.append((key, name, self.futures[name].cancel()))
+        release.set()
+        cf.wait(self.holds, self.limit)
+
+    def hold_all(self):
+        """Hold every worker with a task of the harness's own (after a drain, so each
+        is free), until the Event returned is set: what is submitted meanwhile is
+        queued for sure."""
         n = self.prog["workers"]
         started, release = threading.Semaphore(0), threading.Event()
 
@@ -572,14 +586,10 @@ class Run:
             started.release()
             release.wait(self.limit)
 
-        holds = [self.ex.submit(hold) for _ in range(n)]
+        self.holds = [self.ex.submit(hold) for _ in range(n)]
         for _ in range(n):
             started.acquire(timeout=self.limit)
-        name = f"{prefix}f{len(owner)}"
-        self.submit(name, [["ran", name]] + body, owner)
-        self.held.append((key, name, self.futures[name].cancel()))
-        release.set()
-        cf.wait(holds, self.limit)
+        return release
 
     def thread_body(self, ops, prefix):
         owner = []
@@ -681,12 +691,26 @@ class Run:
             t.join(self.limit)
             if t.is_alive():
                 self.obs["thread-alive"] = True
-        wait, cancel, drain = self.prog["shutdown"]
-        if drain:  # every task and callback done first: nothing races the shutdown
+        wait, cancel, drain = self.prog["shutdown"][:3]
+        held = self.prog["shutdown"][3] if len(self.prog["shutdown"]) > 3 else 0
+        if drain or held:  # every task and callback done first: nothing races the shutdown
             self.drain(self.main)
+        release = self.hold_all() if held else None
+        queued = [self.ex.submit(int, k) for k in range(held)]  # queued for sure
         self.cancelling = cancel
-        self.ex.shutdown(wait=wait, cancel_futures=cancel)
+        self.ex.shutdown(wait=wait and not held, cancel_futures=cancel)
         self.obs["shutdown"] = "returned"
+        try:
+            self.ex.submit(int, 0)
+            self.obs["submit after shutdown"] = "accepted"
+        except RuntimeError:
+            self.obs["submit after shutdown"] = "RuntimeError"
+        if held:
+            release.set()
+            if wait:
+                self.ex.shutdown(wait=True)
+            cf.wait(queued, self.limit)
+            self.obs["queued at shutdown"] = [final_state(f) for f in queued]
         cf.wait(list(self.futures.values()), self.limit)
         deadline = time.monotonic() + self.limit
         while self.cb_returned < self.cb_registered and time.monotonic() < deadline:
@@ -835,7 +859,7 @@ def lenient(prog):
     the workers) not preceded by a drain.  Then what any task or callback saw of waits
     and submits is not compared, only the futures' final states (each may also be
     cancelled)."""
-    if prog["shutdown"][1] and not prog["shutdown"][2]:
+    if prog["shutdown"][1] and not any(prog["shutdown"][2:]):  # (held: drained first)
         return True
     bodies = _main_bodies(prog)
     for op in prog["ops"]:
@@ -1136,7 +1160,9 @@ def programs(kind="maps"):
         prog = {
             "workers": workers,
             "ops": draw(st.lists(op, min_size=1, max_size=8)),
-            "shutdown": draw(st.tuples(st.booleans(), st.booleans(), st.booleans()).map(list)),
+            # [wait, cancel_futures, drain first, tasks queued behind held workers]
+            "shutdown": draw(st.tuples(st.booleans(), st.booleans(), st.booleans(),
+                                       st.sampled_from([0, 0, 2])).map(list)),
         }
         if features:
             prog["features"] = {
