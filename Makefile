@@ -160,7 +160,7 @@ cross-test:
 MACOS_OUT = build/macos
 macos-check: wheel-tools
 	for t in aarch64-macos x86_64-macos; do rm -rf $(MACOS_OUT)/$$t && mkdir -p $(MACOS_OUT)/$$t && \
-	    for f in $(CORE_SRC:$(OS_SRC_linux)=) $(RAW_SRC) $(OS_SRC_darwin); do \
+	    for f in $(filter-out $(OS_SRC_linux),$(CORE_SRC)) $(RAW_SRC) $(OS_SRC_darwin); do \
 	        tools/zig-cc $$t -std=gnu11 -Wall -Wextra -Werror -O2 -DGT_DARWIN_STUBS_OK -Icsrc \
 	            -c $$f -o $(MACOS_OUT)/$$t/$$(basename $$f .c).o || exit 1; done && \
 	    tools/zig-cc $$t -shared $(MACOS_OUT)/$$t/*.o -o $(MACOS_OUT)/$$t/libgothreads-core.dylib || exit 1; \

@@ -36,7 +36,7 @@ SOURCES = source_lists()
 # (sys.platform, machine) -> the OS file and the arch file that implement runtime.h's
 # contracts.  macOS has its OS file (csrc/os_darwin.c, not ported: see its plan).
 PLATFORMS = {
-    ("linux", machine): (SOURCES["OS_SRC_linux"][0], SOURCES[f"ASM_SRC_linux_{machine}"][0])
+    ("linux", machine): (SOURCES["OS_SRC_linux"], SOURCES[f"ASM_SRC_linux_{machine}"])
     for machine in ("x86_64", "aarch64")
 }
 MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
@@ -55,7 +55,7 @@ def platform_sources():
 
 
 KEY, (OS_SRC, ASM_SRC) = platform_sources()
-CORE_SRC = SOURCES["CORE_SRC"] + [OS_SRC, ASM_SRC]
+CORE_SRC = SOURCES["CORE_SRC"] + OS_SRC + ASM_SRC
 RAW_SRC = SOURCES["RAW_SRC"]
 RAW_FLAGS = ["-fno-stack-protector"] + (["-mno-outline-atomics"] if KEY[1] == "aarch64" else [])
 DEBUG = os.environ.get("GOTHREADS_DEBUG") == "1"

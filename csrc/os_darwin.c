@@ -1,6 +1,7 @@
 /*
  * os_darwin.c -- the reserved place for macOS: runtime.h's OS layer, every function a
- * port must provide, each with its plan.  Not ported: setup.py refuses darwin, and the
+ * port must provide beyond os_posix.c's (page size, default stack size, yield, a
+ * pthread_create with a signal mask: shared with Linux), each with its plan.  Not ported: setup.py refuses darwin, and the
  * thread functions below say -ENOSYS.  `make macos-check` compiles the core with this
  * file for aarch64-macos and x86_64-macos (zig's clang and its macOS SDK stubs) and
  * links it, which proves the seam: nothing outside os_*.c needs Linux.
@@ -20,28 +21,6 @@
 #include <unistd.h>
 
 #include "runtime.h"
-
-size_t gt_os_page_size(void)
-{
-    static size_t page;
-    if (page == 0)
-        page = (size_t)sysconf(_SC_PAGESIZE); /* 16 KiB on Apple silicon */
-    return page;
-}
-
-/* Port: the same as Linux's (RLIMIT_STACK, else 8 MiB); darwin's own default for a
- * secondary thread is 512 KiB, too small for CPython (MIN_WORKER_STACK). */
-size_t gt_os_default_stack_size(void)
-{
-    struct rlimit rl;
-    size_t def = (size_t)8 << 20;
-    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur >= gt_stack_size_min() && rl.rlim_cur <= gt_stack_size_max())
-        def = (size_t)rl.rlim_cur;
-    return def;
-}
-
-void gt_os_yield(void) { sched_yield(); }
 
 /* Port: thread_info(THREAD_BASIC_INFO) has no count of involuntary switches; -1 makes
  * every gap in a spin count as a crowded machine (spin.c). */
@@ -75,20 +54,6 @@ void gt_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
 }
 
 void gt_os_futex_wake(_Atomic uint32_t *addr) { (void)addr; }
-
-/* Port: darwin has no pthread_attr_setsigmask_np either, so the creator takes on the
- * new thread's mask around pthread_create, as on Linux (and as Go's newosproc does). */
-int gt_os_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*start)(void *),
-                         void *arg, const sigset_t *mask)
-{
-    sigset_t old;
-    int rc = pthread_sigmask(SIG_SETMASK, mask, &old);
-    if (rc != 0)
-        return -rc;
-    rc = pthread_create(th, attr, start, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return -rc;
-}
 
 /* Port: a joinable pthread on a system-allocated stack (libpthread keeps its own
  * thread record inside the stack it allocates, and has no pthread_tryjoin_np): the

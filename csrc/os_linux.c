@@ -1,7 +1,8 @@
 /*
  * os_linux.c -- the OS layer for Linux (glibc): how an M's thread is started, how we
- * learn that the kernel is done with its stack, and the signal masks threads start with.
- * The contract is in runtime.h; os_darwin.c is where macOS goes.
+ * learn that the kernel is done with its stack, the signal masks threads start with, the
+ * futex, names, CPU counts.  The contract is in runtime.h; os_posix.c has the part every
+ * port shares; os_darwin.c is where macOS goes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,27 +18,6 @@
 #include <linux/futex.h>
 
 #include "runtime.h"
-
-size_t gt_os_page_size(void)
-{
-    static size_t page;
-    if (page == 0)
-        page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
-}
-
-/* What glibc gives a pthread when nobody asks: RLIMIT_STACK, or 8 MiB if unlimited. */
-size_t gt_os_default_stack_size(void)
-{
-    struct rlimit rl;
-    size_t def = (size_t)8 << 20;
-    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur >= gt_stack_size_min() && rl.rlim_cur <= gt_stack_size_max())
-        def = (size_t)rl.rlim_cur;
-    return def;
-}
-
-void gt_os_yield(void) { sched_yield(); }
 
 long gt_os_thread_preemptions(void)
 {
@@ -89,24 +69,6 @@ static void worker_sigmask(sigset_t *set)
     static const int sync_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS };
     for (size_t i = 0; i < sizeof sync_signals / sizeof sync_signals[0]; i++)
         sigdelset(set, sync_signals[i]);
-}
-
-/* A new thread inherits its creator's signal mask, so the creator takes on the new
- * thread's mask for the length of the create and then restores its own, as Go's
- * newosproc does: the thread starts with the mask from its first instruction, and
- * nothing runs on it first.  (pthread_attr_setsigmask_np says the same in the
- * attribute, but needs glibc 2.32, and the wheel's floor would be 2.32.)  glibc's
- * pthread_sigmask never blocks 32 and 33, so neither thread ever holds them blocked. */
-int gt_os_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*start)(void *),
-                         void *arg, const sigset_t *mask)
-{
-    sigset_t old;
-    int rc = pthread_sigmask(SIG_SETMASK, mask, &old);
-    if (rc != 0)
-        return -rc;
-    rc = pthread_create(th, attr, start, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return -rc;
 }
 
 int gt_os_newosproc(gt_m *mp, void *(*start)(void *))
