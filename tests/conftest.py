@@ -1,5 +1,6 @@
 """Shared test helpers.  Tests that create or exit threads, fork, or may crash or hang
 run their body in a child interpreter with a timeout (run_child), as libuv and Go do."""
+import faulthandler
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import textwrap
 import pytest
 
 CHILD_TIMEOUT = float(os.environ.get("GOTHREADS_TEST_TIMEOUT", "300"))
+HANG_GUARD = 120  # seconds: a hung in-process test dumps every thread's stack and exits
 
 # Imported by the children: helpers that read the process's own state.
 PROC_HELPERS = '''
@@ -52,3 +54,13 @@ def run_child(code, timeout=CHILD_TIMEOUT, env=None, expect_rc=0):
 @pytest.fixture
 def child():
     return run_child
+
+
+@pytest.fixture
+def hang_guard():
+    """For files whose tests run threads in this process (``pytestmark =
+    pytest.mark.usefixtures("hang_guard")``): a test that hangs dumps every thread's
+    stack and ends the run, instead of waiting for CI's own limit."""
+    faulthandler.dump_traceback_later(HANG_GUARD, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()

@@ -4,7 +4,6 @@ integration, exit, fork, signals, bad arguments.  Tests that exit the interprete
 send signals or count the process's threads run in a child interpreter."""
 import asyncio
 import concurrent.futures as cf
-import faulthandler
 import sys
 import textwrap
 import threading
@@ -15,14 +14,7 @@ import pytest
 
 import gothreads
 
-HANG_GUARD = 120  # seconds: a hung test dumps every thread's stack and exits
-
-
-@pytest.fixture(autouse=True)
-def hang_guard():
-    faulthandler.dump_traceback_later(HANG_GUARD, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.usefixtures("hang_guard")
 
 
 @pytest.fixture(params=["stdlib", "gothreads"])

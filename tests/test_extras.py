@@ -1,7 +1,6 @@
 """Beyond the stdlib: resize, exit_thread (with the template thread), stats, shutdown
 timeout, context propagation, exit without join, map(buffersize)."""
 import contextvars
-import faulthandler
 import itertools
 import os
 import threading
@@ -12,11 +11,7 @@ import pytest
 import gothreads
 
 
-@pytest.fixture(autouse=True)
-def hang_guard():
-    faulthandler.dump_traceback_later(120, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+pytestmark = pytest.mark.usefixtures("hang_guard")
 
 
 def wait_until(cond, timeout=10.0):
