@@ -68,7 +68,6 @@ import functools
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -1136,6 +1135,8 @@ def programs(kind="maps"):
             pair(),
             st.tuples(st.just("submit"), bodies(2)),
             st.tuples(st.just("hold_cancel"), bodies(0)),
+            # a task whose worker leaves (exit_thread) with work queued behind it
+            st.tuples(st.just("burst"), st.just([["sleep", 5], ["exit"]]), bodies(0)),
             st.tuples(st.just("submit"), bodies(1), st.just(True)),  # gated
             *[st.tuples(st.just("map"), map_spec(workers))] * maps,
             st.tuples(st.just("submit_cb"), bodies(1), cb_body),
