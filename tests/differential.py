@@ -1268,7 +1268,9 @@ def fuzz(argv):
 
             try:
                 one()
-            except Divergence as exc:
+            except Exception as exc:  # a Divergence, or Hypothesis's Flaky around one
+                if not first:
+                    raise
                 status = 1
                 print(f"KILLED kind={kind} programs={first[0]}")
                 print(exc, flush=True)
