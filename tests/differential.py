@@ -109,7 +109,7 @@ def budget(prog):
     bounded by WAIT, and at worst they all run one after another."""
     text = json.dumps(prog)
     blocking = (text.count('"wait"') + text.count('"pwait"') + text.count('"sub"')
-                + text.count('"wait_'))
+                + text.count('"bsub"') + text.count('"wait_'))
     for spec in _map_specs(prog["ops"]):
         blocking += spec["pairs"] + 1
     sleeps = text.count('"sleep"') * 0.1
@@ -247,6 +247,7 @@ class Run:
         self.cancels = []        # (future name, what cancel() returned)
         self.cancelling = False
         self.gates = {}          # future name -> the Event its task starts by waiting for
+        self.started = {}        # future name -> set when its gated task began
         self.ended = {}          # future name -> the stamp() of its task's end, if any
         self.held = []           # hold_cancel: (key, future name, what cancel() returned)
         self.witness = {}        # future name -> its Witness's finding
@@ -312,6 +313,17 @@ class Run:
             elif kind == "block":  # ["block", body]: the body in a blocking region
                 with self.region():
                     self.run_steps(step[1], out)
+            elif kind == "bsub":  # ["bsub", v]: in a region, submit a quick task, wait WAIT
+                if self.cancelling:
+                    out.append(["@bsub", "RuntimeError"])
+                    continue
+                with self.region():
+                    try:
+                        f = self.ex.submit(self.stamped_task, [["ret", step[1]]], [])
+                    except RuntimeError:
+                        out.append(["@bsub", "RuntimeError"])
+                        continue
+                    out.append(["@bsub", outcome(f, WAIT)])
             elif kind == "secede":  # the rest of the task in a blocking region
                 if self.impl == "gothreads" and not getattr(_body, "region", False):
                     self.gothreads.secede()
@@ -344,6 +356,7 @@ class Run:
                     self.race(began + WAIT, {None: ended}, self.mark_outcome(obs))
                     out.append(obs)
             elif kind == "gate":  # a gated task waits until the program opens it
+                self.started[step[1]].set()
                 self.gates[step[1]].wait(self.limit)
             elif kind == "exit":
                 if self.impl == "gothreads":
@@ -461,6 +474,7 @@ class Run:
             name = f"{prefix}f{len(owner)}"
             if len(op) > 2 and op[2]:
                 self.gates[name] = threading.Event()
+                self.started[name] = threading.Event()
                 self.submit(name, [["gate", name]] + op[1], owner)
             else:
                 self.submit(name, op[1], owner)
@@ -482,6 +496,8 @@ class Run:
                 self.do(i, ["submit", body], owner, prefix)
         elif kind == "submit_cb":  # add_done_callback to a task known to be running
             self.do(i, ["submit", op[1], True], owner, prefix)
+            # running for sure, if a worker is free for it (WAIT at most: else pending)
+            self.started[owner[-1]].wait(WAIT)
             self.do(i, ["cb", -1, op[2]], owner, prefix)
             self.do(i, ["open", -1], owner, prefix)
         elif kind == "open":
@@ -573,6 +589,23 @@ class Run:
         self.held.append((key, name, self.futures[name].cancel()))
         release.set()
         cf.wait(self.holds, self.limit)
+
+    def probe_max_workers(self):
+        """After every task ended (regions too), max_workers + 1 tasks meet at a
+        barrier: on a pool that runs at most max_workers at once it breaks for all
+        (the stdlib's answer); a pool whose count a region left wrong runs them all."""
+        b = threading.Barrier(self.prog["workers"] + 1)
+
+        def meet():
+            try:
+                b.wait(WAIT)
+                return "met"
+            except threading.BrokenBarrierError:
+                return "broken"
+
+        fs = [self.ex.submit(meet) for _ in range(self.prog["workers"] + 1)]
+        cf.wait(fs, self.limit)
+        return sorted(json.dumps(final_state(f)) for f in fs)
 
     def hold_all(self):
         """Hold every worker with a task of the harness's own (after a drain, so each
@@ -694,6 +727,8 @@ class Run:
         held = self.prog["shutdown"][3] if len(self.prog["shutdown"]) > 3 else 0
         if drain or held:  # every task and callback done first: nothing races the shutdown
             self.drain(self.main)
+        if drain and self.features:
+            self.obs["max_workers probe"] = self.probe_max_workers()
         release = self.hold_all() if held else None
         queued = [self.ex.submit(int, k) for k in range(held)]  # queued for sure
         self.cancelling = cancel
@@ -863,7 +898,7 @@ def lenient(prog):
     bodies = _main_bodies(prog)
     for op in prog["ops"]:
         if op[0] == "cancel" and bodies:
-            if {"set", "sub", "wait", "pwait"} & set(_flatten(bodies[op[1] % len(bodies)])):
+            if {"set", "sub", "wait", "pwait", "bsub"} & set(_flatten(bodies[op[1] % len(bodies)])):
                 return True
     return False
 
@@ -888,7 +923,7 @@ def _blocking_bodies(x):
     n = 0
     if isinstance(x, list):
         if x and all(isinstance(s, list) and s and isinstance(s[0], str) for s in x):
-            n += any(s[0] in ("wait", "pwait", "sub") for s in x)
+            n += any(s[0] in ("wait", "pwait", "sub", "bsub") for s in x)
         for y in x:
             n += _blocking_bodies(y)
     return n
@@ -935,6 +970,14 @@ def match(got, want, loose, more=False, strict_loose=False):
                 return True
         if got and want and got[0] == want[0] == "@pwait" and strict_loose:
             return True
+        if got and want and got[0] == want[0] == "@bsub":
+            # A region with threads to spare (no max_threads): the quick subtask gets a
+            # worker, whatever the stdlib (which has no regions) saw; a submit may meet
+            # the program's final shutdown.
+            if got[1] == "RuntimeError":
+                return True
+            if more == "spare":
+                return isinstance(got[1], list) and got[1][0] == "ok"
         return len(got) == len(want) and all(match(a, b, loose, more, strict_loose)
                                              for a, b in zip(got, want))
     return got == want
@@ -998,7 +1041,8 @@ def compare(prog, stdlib_traces, trace):
             continue
         got = trace[key]
         allowed = want + allowed_extra(prog, key, want, loose)
-        more = bool(prog.get("features"))
+        feats = prog.get("features")
+        more = ("spare" if feats and feats.get("max_threads") is None else True) if feats else False
         # A pair's wait cannot starve (every worker was idle when the pair came), so
         # only a racing cancel (lenient) loosens it.
         if "*" in allowed or any(match(got, w, waits_loose, more, loose) for w in allowed):
@@ -1058,6 +1102,7 @@ def programs(kind="maps"):
                 leaves.append(st.tuples(st.just("block"), bodies(depth - 1)))
         if features and not callback:
             leaves.append(st.just(("secede",)))
+            leaves.append(st.tuples(st.just("bsub"), st.integers(0, 9)))
         return st.lists(st.one_of(leaves).map(list), min_size=1, max_size=3)
 
     @st.composite
