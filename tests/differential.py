@@ -590,6 +590,34 @@ class Run:
         release.set()
         cf.wait(self.holds, self.limit)
 
+    def map_at_shutdown(self, wait, cancel):
+        """map over max_workers + 2 items whose first max_workers hold every worker,
+        then shutdown(wait=False, cancel_futures): the two queued items must be
+        cancelled with it (the stdlib cancels their futures; gothreads' runners must
+        stop claiming), or run when not cancelling."""
+        w = self.prog["workers"]
+        began, go = threading.Semaphore(0), threading.Event()
+
+        def item(i):
+            if i < w:
+                began.release()
+                go.wait(self.limit)
+            return i
+
+        it = self.ex.map(item, range(w + 2))
+        for _ in range(w):
+            began.acquire(timeout=self.limit)
+        self.ex.shutdown(wait=False, cancel_futures=cancel)
+        go.set()
+        got = []
+        try:
+            for value in it:
+                got.append(value)
+            got.append("end")
+        except BaseException as exc:
+            got.append(type(exc).__name__)
+        self.obs["map at shutdown"] = got
+
     def probe_max_workers(self):
         """After every task ended (regions too), max_workers + 1 tasks meet at a
         barrier: on a pool that runs at most max_workers at once it breaks for all
@@ -656,9 +684,16 @@ class Run:
         evs = [threading.Event() for _ in range(2 * pairs)]
         tiny = spec["timeout"] == "tiny"
         hostile = spec.get("hostile")  # items, results and fn with slow destructors
+        # lockstep: item i > 0 waits until the consumer has item i - 1, so the consumer
+        # must be woken the moment an item it waits for is done
+        received = [threading.Event() for _ in range(n)] if spec.get("lockstep") else None
 
         def item(i):
             i = int(i)
+            if i == spec.get("exit_at") and self.impl == "gothreads":
+                self.gothreads.exit_thread()  # its worker leaves after this item
+            if received is not None and i > 0 and not received[i - 1].wait(WAIT):
+                return ["@lockstep", "timeout"]
             if i == spec["raise_at"]:
                 raise_kind(spec.get("raise_kind", "ValueError"), i)
             if tiny and i == 0:
@@ -699,6 +734,8 @@ class Run:
         try:
             for value in it:
                 obs[f"{key}[{got}]"] = value
+                if received is not None:
+                    received[got].set()
                 got += 1
                 if spec["take"] is not None and got >= spec["take"]:
                     break
@@ -725,7 +762,11 @@ class Run:
                 self.obs["thread-alive"] = True
         wait, cancel, drain = self.prog["shutdown"][:3]
         held = self.prog["shutdown"][3] if len(self.prog["shutdown"]) > 3 else 0
-        if drain or held:  # every task and callback done first: nothing races the shutdown
+        if held == "map":  # a map in flight at shutdown, its first items running
+            self.drain(self.main)
+            self.map_at_shutdown(wait, cancel)
+            held = 0
+        elif drain or held:  # every task and callback done first: nothing races the shutdown
             self.drain(self.main)
         if drain and self.features:
             self.obs["max_workers probe"] = self.probe_max_workers()
@@ -1141,6 +1182,8 @@ def programs(kind="maps"):
             "bad_input": (draw(st.one_of(st.none(), st.integers(0, n)))
                           if generator and buffersize is None and not pairs else None),
             "block": features and pairs > 0 and draw(st.booleans()),
+            "lockstep": 0 < n <= 8 and pairs == 0 and timeout != "tiny" and draw(st.booleans()),
+            "exit_at": draw(st.one_of(st.none(), st.integers(0, max(0, n - 1)))),
         }
 
     @st.composite
@@ -1211,7 +1254,7 @@ def programs(kind="maps"):
             "ops": ops,
             # [wait, cancel_futures, drain first, tasks queued behind held workers]
             "shutdown": draw(st.tuples(st.booleans(), st.booleans(), st.booleans(),
-                                       st.sampled_from([0, 0, 2])).map(list)),
+                                       st.sampled_from([0, 0, 2, "map"])).map(list)),
         }
         if features:
             prog["features"] = {
