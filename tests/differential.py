@@ -762,14 +762,13 @@ class Run:
                 self.obs["thread-alive"] = True
         wait, cancel, drain = self.prog["shutdown"][:3]
         held = self.prog["shutdown"][3] if len(self.prog["shutdown"]) > 3 else 0
-        if held == "map":  # a map in flight at shutdown, its first items running
-            self.drain(self.main)
-            self.map_at_shutdown(wait, cancel)
-            held = 0
-        elif drain or held:  # every task and callback done first: nothing races the shutdown
+        if drain or held:  # every task and callback done first: nothing races the shutdown
             self.drain(self.main)
         if drain and self.features:
             self.obs["max_workers probe"] = self.probe_max_workers()
+        if held == "map":  # a map in flight at shutdown, its first items running
+            self.map_at_shutdown(wait, cancel)
+            held = 0
         release = self.hold_all() if held else None
         queued = [self.ex.submit(int, k) for k in range(held)]  # queued for sure
         self.cancelling = cancel
