@@ -111,7 +111,12 @@ cdef void _python_m_body(void *fn, bint owned) noexcept nogil:
 # 3.13).  The wait is one handoff per thread created, never per task, and takes no lock
 # and no GIL on the new thread's side.
 
-DEF ATTACH_RESERVE = 256 * 1024
+# The reserve: pieces below malloc's mmap threshold (128 KiB), so that they come from
+# the arena this thread allocates from and go back to it when freed, where Ensure finds
+# them (one piece of 256 KiB was mmap'd and unmapped, which proved only that the address
+# space had room: 3.14's Ensure then failed to allocate).
+DEF RESERVE_PIECES = 16
+DEF RESERVE_PIECE = 32 * 1024
 
 cdef struct _Start:
     gt_note note       # posted by the new thread once it decided
@@ -124,12 +129,19 @@ cdef void _python_m_started(void *arg) noexcept nogil:
     cdef _Start *st = <_Start *>arg
     cdef PyObject *fn = st.fn
     cdef PyObject *on_failure = st.on_failure
-    cdef void *reserve = malloc(ATTACH_RESERVE)
-    if reserve == NULL:
+    cdef void *reserve[RESERVE_PIECES]
+    cdef int i, got = 0
+    for i in range(RESERVE_PIECES):
+        reserve[i] = malloc(RESERVE_PIECE)
+        if reserve[i] == NULL:
+            break
+        got += 1
+    for i in range(got):
+        free(reserve[i])
+    if got < RESERVE_PIECES:
         st.failed = 1
         gt_note_wakeup(&st.note)  # the creator owns st and fn from here
         return
-    free(reserve)
     gt_note_wakeup(&st.note)  # after this, st belongs to the creator: not touched again
     with gil:
         _run(fn, True, on_failure)
