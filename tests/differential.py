@@ -774,6 +774,10 @@ class Run:
         self.cancelling = cancel
         self.ex.shutdown(wait=wait and not held, cancel_futures=cancel)
         self.obs["shutdown"] = "returned"
+        if wait and not held:  # it joined every worker: every task and callback is over
+            self.obs["done when shutdown returned"] = [
+                all(f.done() for f in self.futures.values()),
+                self.cb_returned >= self.cb_registered]
         try:
             self.ex.submit(int, 0)
             self.obs["submit after shutdown"] = "accepted"
