@@ -327,6 +327,17 @@ cdef class Slot:
 DEF DEFAULT_MAX_THREADS = 1024
 
 
+# The kwargs of a map runner's work item: an empty dict (the worker calls fn(*args)),
+# told apart by identity, so that stats() counts the map's items, not its runners.
+cdef dict _RUNNER = {}
+
+
+cdef inline bint _users(tuple item) noexcept:
+    """Is this work item one the user submitted (counted in stats()), not a map's
+    runner?"""
+    return item[3] is not _RUNNER
+
+
 cdef _unlink(Slot s):
     """Break the worker <-> slot cycle of a worker that will never run again (or never
     ran), so that both go as soon as nobody holds them, and threading forgets the
@@ -439,7 +450,7 @@ cdef class Pool:
             if self.shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-        if item[3] is not _RUNNER:
+        if _users(item):
             self.submitted += 1
         if new is not None and not self.idle and self._room():
             # A new worker takes this item as its first, as a stdlib worker does the
@@ -465,7 +476,7 @@ cdef class Pool:
         """Queue an item of work the pool accepted earlier (the rest of a map batch
         whose runner's worker leaves), ahead of later work, even after shutdown."""
         _begin()
-        if item[3] is not _RUNNER:
+        if _users(item):
             self.submitted += 1
         self.queue.appendleft(item)
         self._wake_for_queue()
@@ -536,7 +547,7 @@ cdef class Pool:
                 return False
             err = start_error(exc)
         if raise_orphan:
-            if orphan[3] is not _RUNNER:
+            if _users(orphan):
                 self.submitted -= 1  # not accepted after all
             raise err
         fail_item(orphan, err)
@@ -689,8 +700,8 @@ cdef class Pool:
             _end()
             fut = value = None
             fut, fn, args, kwargs = <tuple>item  # drops the last task's fn and args
+            counted = _users(item)
             item = None
-            counted = kwargs is not _RUNNER
             if _set_running(fut):
                 try:
                     if kwargs:
@@ -910,10 +921,6 @@ cpdef fail_item(tuple item, err):
 
 
 # ---- map ----------------------------------------------------------------------------
-
-# The kwargs of a map runner's work item: an empty dict (the worker calls fn(*args)),
-# told apart by identity, so that stats() counts the map's items, not its runners.
-cdef dict _RUNNER = {}
 
 cdef class MapBatch:
     """One ``map()`` call without timeout or buffersize.  Its items are claimed one at a
