@@ -110,8 +110,11 @@ def extensions():
         extra_compile_args=CFLAGS,
         libraries=["pthread"],
     )
-    # The executor's compiled half: pure Cython, no C runtime of its own.
-    pool = Extension("gothreads._pool", sources=["gothreads/_pool.pyx"], extra_compile_args=CFLAGS)
+    # The executor's compiled half: pure Cython, no C runtime of its own.  It reaches the
+    # runtime through _runtime's C methods (gothreads/_runtime.pxd), whose types it
+    # needs (csrc/gothreads.h), never by linking the runtime a second time.
+    pool = Extension("gothreads._pool", sources=["gothreads/_pool.pyx"], include_dirs=["csrc"],
+                     extra_compile_args=CFLAGS)
     return cythonize(
         [ext, pool],
         language_level=3,

@@ -110,6 +110,17 @@ int64_t gt_done_budget(void);
 int gt_done_spin(uint64_t seen, int64_t *left_ns);
 void gt_done_adapt(int caught, int64_t spun_ns, int64_t waited_ns);
 
+/* The pool's spin decisions (spin.c).  gt_spin_hot: does a waiter in result() for a
+ * task just queued spin?  woke: what waking a worker for it said (gt_note_wakeup: 1
+ * from the kernel, 0 awake), or -1 when no worker was woken; queued and busy: the
+ * pool's queue length and running tasks.  gt_spin_result_returned: a result() came
+ * back (a submission soon after is a loop).  gt_note_park: a worker that published its
+ * result waits for work (gt_note_sleep's answer); gil_free (may be NULL) tells whether
+ * the GIL is free, for the spin of a worker woken while it spun. */
+int gt_spin_hot(int woke, long queued, long busy);
+void gt_spin_result_returned(void);
+int gt_note_park(gt_note *n, int64_t timeout_ns, int (*gil_free)(void *));
+
 /* The calling thread's M id (>0), or 0 when the caller is not a pthread M. */
 uint64_t gt_current_m(void);
 

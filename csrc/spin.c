@@ -84,6 +84,19 @@
  *     10000/s of 50 us tasks 1.02 against 1.21, the tight submit/result loop 0.11
  *     against 0.14; run_in_executor's time 0.49 (0.85 with the note at 20 us).
  *
+ * The pool asks two questions, answered here (gothreads/_pool.pyx only passes what it
+ * knows): which futures are hot (gt_spin_hot: the worker that takes the task was woken
+ * while it spun, or a running worker takes it next, or the submission comes within
+ * GT_LOOP_NS of a result() coming back -- a submit/result loop, whose worker may have
+ * gone to sleep while the loop's thread slept, but the next handoff finds it awake);
+ * and how a worker parks (gt_note_park: post the completion sequence, sleep on the
+ * note, and, woken while it spun, wait up to GT_GIL_SPIN_NS for a free GIL).
+ *
+ * The numbers, in one place: a result() spins up to 25 us (GT_DONE_SPIN_MAX_NS), a
+ * parked worker up to 35 us (note.c's GT_SPIN_MAX_NS), a woken worker up to 20 us for
+ * the GIL (GT_GIL_SPIN_NS); the budgets adapt within 1 us (GT_DONE_SPIN_MIN_NS, and
+ * note.c's floor) and those caps.
+ *
  * GOTHREADS_SPIN=0 in the environment turns spinning off altogether.
  */
 #define _GNU_SOURCE
@@ -103,6 +116,8 @@
 #define GT_PREEMPTION_RATE_NS 1000000 /* the shortest time that rate is taken over */
 #define GT_DONE_SPIN_MIN_NS 1000
 #define GT_DONE_SPIN_MAX_NS 25000
+#define GT_GIL_SPIN_NS 20000         /* a worker woken while it spun waits for the GIL */
+#define GT_LOOP_NS 20000             /* a submission this soon after a result: a loop */
 
 int64_t gt_mono_ns(void)
 {
@@ -281,4 +296,29 @@ void gt_done_adapt(int caught, int64_t spun_ns, int64_t waited_ns)
                       GT_DONE_SPIN_MAX_NS);
     atomic_store_explicit(&done_last_wait_ns, last, memory_order_relaxed);
     atomic_store_explicit(&done_budget, b, memory_order_relaxed);
+}
+
+/* ---- the pool's two decisions ------------------------------------------------------ */
+
+static _Atomic int64_t result_returned_ns; /* when a result() last came back */
+
+void gt_spin_result_returned(void)
+{
+    atomic_store_explicit(&result_returned_ns, gt_mono_ns(), memory_order_relaxed);
+}
+
+int gt_spin_hot(int woke, long queued, long busy)
+{
+    return woke == 0 || (woke < 0 && queued <= busy) ||
+           gt_mono_ns() - atomic_load_explicit(&result_returned_ns, memory_order_relaxed) <
+               GT_LOOP_NS;
+}
+
+int gt_note_park(gt_note *n, int64_t timeout_ns, int (*gil_free)(void *))
+{
+    gt_done_post();
+    int r = gt_note_sleep(n, timeout_ns);
+    if (r == 1 && !n->slept && gil_free && gt_spin_allowed())
+        gt_spin_until(gil_free, NULL, GT_GIL_SPIN_NS, NULL);
+    return r;
 }

@@ -63,9 +63,9 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
 from libc.stdint cimport int64_t
-from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from gothreads import _runtime
+from gothreads._runtime cimport Note, spin_hot
 
 cdef object _PENDING = _base.PENDING
 cdef object _RUNNING = _base.RUNNING
@@ -76,9 +76,7 @@ cdef object _Condition = threading.Condition
 cdef object _LOGGER = _base.LOGGER
 cdef object _deque = collections.deque
 cdef object _copy_context = contextvars.copy_context
-cdef object _Note = _runtime.Note
 cdef object _reap = _runtime.reap
-cdef object _current_thread = threading.current_thread
 cdef object _Lock = threading.Lock
 
 # Set by the executor's at-exit hook: after it, submit fails, as in the stdlib.
@@ -89,31 +87,6 @@ def interpreter_exit():
     """Called once, at interpreter exit: no pool accepts work after this."""
     global _exiting
     _exiting = True
-
-
-# ---- is work flowing? ------------------------------------------------------------------
-#
-# A waiter in result() spins only for a task that a running worker took (csrc/spin.c):
-# put() marks such futures "hot".  A submission that comes right after a result() came
-# back is a loop (submit, result, submit...): its worker may have gone to sleep while
-# the loop's thread slept, but the loop is what spinning is for, so it spins too, and
-# the next handoff finds the worker awake again.
-
-DEF LOOP_NS = 20000
-
-cdef int64_t _last_result_ns = 0
-
-
-cdef inline int64_t _now_ns() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
-
-
-def result_returned():
-    """Called by a future's result()/exception() when its wait is over."""
-    global _last_result_ns
-    _last_result_ns = _now_ns()
 
 
 # ---- atomic sections, checked -------------------------------------------------------
@@ -150,7 +123,7 @@ def in_atomic():
 
 # ---- futures: the completion path -----------------------------------------------------
 #
-# gothreads.executor._Future creates its Condition only when some thread first locks it,
+# gothreads._futures._Future creates its Condition only when some thread first locks it,
 # to wait or to cancel, and its two lists on first use.  A future nobody locked can have
 # no waiters, so a worker completes it by writing its state, then runs its callbacks,
 # with no lock: each step below that tests "nobody locked it" and writes the state is
@@ -192,20 +165,41 @@ cdef class _FinishedLock:
 cdef _FinishedLock _FINISHED_LOCK = _FinishedLock()
 
 
+cdef class FutureCore:
+    """The state of a gothreads future, as C fields: the base, with
+    ``concurrent.futures.Future``, of gothreads._futures._Future.  ``_state``,
+    ``_result`` and ``_exception`` are the stdlib Future's own (concurrent.futures reads
+    them on every future); the ``_gt_`` ones are gothreads': the Condition and the two
+    lists, made on first use, and whether the task went to a worker that was awake
+    (its waiter may spin: csrc/spin.c).  Every field exists from the start, so that no
+    write in an atomic section allocates."""
+
+    cdef public object _state, _result, _exception
+    cdef public object _gt_cond, _gt_waiters, _gt_callbacks
+    cdef public bint _gt_hot
+
+    def __cinit__(self, *args, **kwargs):
+        self._state = _PENDING
+
+    def __init__(self):
+        pass  # (not concurrent.futures.Future's, which makes a Condition)
+
+
 def future_condition(fut):
     """The getter of _Future._condition: made on first use.  A finished future's is the
     shared _FinishedLock."""
-    c = fut._gt_cond
+    cdef FutureCore f = <FutureCore?>fut
+    c = f._gt_cond
     if c is not None:
         return c
-    state = fut._state
+    state = f._state
     if state == _FINISHED or state == _CANCELLED_AND_NOTIFIED:
-        fut._gt_cond = c = _FINISHED_LOCK
+        f._gt_cond = c = _FINISHED_LOCK
         return c
     new = _Condition()  # Python code: other threads may run, and install theirs
-    c = fut._gt_cond
+    c = f._gt_cond
     if c is None:  # atomic with the test: the first one installed wins
-        fut._gt_cond = c = new
+        f._gt_cond = c = new
     return c
 
 
@@ -231,14 +225,14 @@ def append_if_unfinished(fut, list callbacks, fn):
     as one step atomic under the GIL, like the state changes that end a future.  So a
     callback is either in the list before the state changes, and run by whoever
     changed it, or sees the final state and is run by the caller.  True if appended."""
-    state = fut._state
+    state = (<FutureCore?>fut)._state
     if state == _PENDING or state == _RUNNING:
         callbacks.append(fn)
         return True
     return False
 
 
-cpdef bint start_future(fut) except -1:
+cpdef bint start_future(FutureCore fut) except -1:
     """``fut.set_running_or_notify_cancel()``."""
     if fut._gt_cond is None and fut._state == _PENDING:
         fut._state = _RUNNING
@@ -246,13 +240,13 @@ cpdef bint start_future(fut) except -1:
     return fut.set_running_or_notify_cancel()
 
 
-cdef inline bint _unlocked_running(fut):
+cdef inline bint _unlocked_running(FutureCore fut):
     """Nobody has locked ``fut`` (so nobody waits on it) and it is running: a worker
     may finish it by attribute writes."""
     return fut._gt_cond is None and fut._state == _RUNNING
 
 
-cdef inline void _finish_unlocked(fut, value, bint failed):
+cdef inline void _finish_unlocked(FutureCore fut, value, bint failed):
     """Finish a future for which _unlocked_running() just held, with no Python code in
     between: three attribute writes, atomic under the GIL with the test.  The value
     slot held None (a running future has none), so no write frees an object."""
@@ -263,7 +257,7 @@ cdef inline void _finish_unlocked(fut, value, bint failed):
     fut._state = _FINISHED
 
 
-cpdef finish_future(fut, value, bint failed):
+cpdef finish_future(FutureCore fut, value, bint failed):
     """``fut.set_exception(value)`` if failed, else ``fut.set_result(value)``."""
     if _unlocked_running(fut):
         _finish_unlocked(fut, value, failed)
@@ -276,7 +270,7 @@ cpdef finish_future(fut, value, bint failed):
         fut.set_result(value)
 
 
-cdef bint _set_running(fut):
+cdef bint _set_running(FutureCore fut):
     """start_future for the worker loop, which must survive a future that its owner
     completed by hand (set_result on a pending future): logged, and not run."""
     try:
@@ -286,7 +280,7 @@ cdef bint _set_running(fut):
         return False
 
 
-cdef _publish(fut, value, bint failed):
+cdef _publish(FutureCore fut, value, bint failed):
     """finish_future for the worker loop (nothing for fut None: a task cancelled before
     it started), which must survive a future that its owner completed by hand while it
     ran (set_result raises InvalidStateError): logged."""
@@ -306,11 +300,19 @@ def submit(executor, fn, /, *args, **kwargs):
 
 
 cdef class Slot:
-    """One worker's place in its pool, as C fields.  ``thread`` is the executor._Worker
-    that threading sees; it reaches its pool through this."""
+    """One worker's place in its pool, as C fields.  ``thread`` is the worker that
+    threading sees (gothreads._worker._Worker); it reaches its pool through this.
 
+    The pool drives a worker through three calls, and nothing else of it: the
+    pool's ``worker_type(slot)`` makes one; ``thread.launch(name, stack_size)`` names
+    it and starts its thread, which calls ``pool.worker_main(slot)`` (or
+    ``pool.drop(slot)`` when it cannot run); ``thread.discard()`` says the pool is done
+    with a worker that never ran, and ``thread.lost_in_fork()`` one that a fork left
+    behind.  A worker sees its pool only through its slot."""
+
+    cdef readonly Pool pool
     cdef readonly object thread
-    cdef readonly object park      # a _runtime.Note: parked here; a wakeup claims it
+    cdef readonly Note park        # parked here; a wakeup claims it
     cdef readonly Py_ssize_t index
     cdef readonly long gen
     cdef public bint exit_after    # exit_thread() was called in the current task
@@ -327,8 +329,8 @@ cdef class Slot:
 DEF DEFAULT_MAX_THREADS = 1024
 
 
-# The kwargs of a map runner's work item: an empty dict (the worker calls fn(*args)),
-# told apart by identity, so that stats() counts the map's items, not its runners.
+# The kwargs of a map runner's work item: an empty dict, told apart by identity, so that
+# stats() counts the map's items, not its runners; the worker calls fn(*args, slot).
 cdef dict _RUNNER = {}
 
 
@@ -339,11 +341,11 @@ cdef inline bint _users(tuple item) noexcept:
 
 
 cdef _unlink(Slot s):
-    """Break the worker <-> slot cycle of a worker that will never run again (or never
-    ran), so that both go as soon as nobody holds them, and threading forgets the
-    worker (threading._dangling) without waiting for a garbage collection.  A worker
-    that ran breaks it itself when its thread ends (executor._Worker._unregister)."""
-    s.thread._slot = None
+    """The pool is done with a worker that never ran (made for nothing, or it could not
+    start): it breaks its link to the slot, so that both go as soon as nobody holds
+    them, and threading forgets it without waiting for a garbage collection.  A worker
+    that ran does the same when its thread ends."""
+    s.thread.discard()
 
 
 cdef class Pool:
@@ -358,7 +360,9 @@ cdef class Pool:
     cdef readonly Py_ssize_t max_threads  # at most this many threads, seceded ones included
     cdef readonly bint handoff_on_wait
     cdef readonly Py_ssize_t min_workers
-    cdef readonly object idle_timeout  # seconds, or -1: never
+    cdef readonly object idle_timeout  # seconds, or None: never
+    cdef int64_t idle_ns             # the same, for the note: -1 never
+    cdef readonly object config      # the gothreads._config.PoolConfig it runs with
     cdef object stack_size, initializer, initargs, future_type, worker_type
     cdef readonly object prefix
     cdef readonly bint propagate_context
@@ -374,27 +378,34 @@ cdef class Pool:
     cdef Py_ssize_t waking           # workers woken that have not yet taken work
     cdef object __weakref__
 
-    def __init__(self, max_workers, Py_ssize_t min_workers, idle_timeout, stack_size,
-                 prefix, initializer, initargs, bint propagate_context,
-                 bint join_at_exit, future_type, worker_type, max_threads=None,
-                 bint handoff_on_wait=False):
+    def __init__(self, config, future_type, worker_type):
+        """A pool with ``config`` (a gothreads._config.PoolConfig, checked by whoever made
+        it), whose futures are ``future_type()`` (a FutureCore) and whose workers are
+        ``worker_type(slot)`` (see Slot)."""
+        if not issubclass(future_type, FutureCore):
+            raise TypeError("future_type must make FutureCore futures")
         self.queue = _deque()
         self.idle = []
         self.workers = {}
-        self._set_limits(max_workers, min_workers, max_threads)
-        self.handoff_on_wait = handoff_on_wait
-        self.idle_timeout = -1 if idle_timeout is None else idle_timeout
-        self.stack_size = stack_size
-        self.prefix = prefix
-        self.initializer = initializer
-        self.initargs = initargs
-        self.propagate_context = propagate_context
-        self.join_at_exit = join_at_exit
+        self._set_limits(config)
+        self.handoff_on_wait = config.handoff_on_wait
+        self.idle_timeout = config.idle_timeout
+        self.idle_ns = -1 if config.idle_timeout is None else <int64_t>(config.idle_timeout * 1e9)
+        self.stack_size = config.stack_size
+        self.prefix = config.prefix
+        self.initializer = config.initializer
+        self.initargs = config.initargs
+        self.propagate_context = config.propagate_context
+        self.join_at_exit = config.join_at_exit
         self.future_type = future_type
         self.worker_type = worker_type
         self.broken = False
 
-    cdef int _set_limits(self, max_workers, Py_ssize_t min_workers, max_threads) except -1:
+    cdef int _set_limits(self, config) except -1:
+        """max_workers, min_workers and max_threads from ``config``, as C fields."""
+        max_workers = config.max_workers
+        max_threads = config.max_threads
+        self.config = config
         self.max_workers = max_workers
         if isinstance(max_workers, int):
             cap = max_workers
@@ -403,9 +414,9 @@ cdef class Pool:
         else:
             cap = math.ceil(max_workers)
         self.cap = min(cap, PY_SSIZE_T_MAX)
-        self.min_workers = min_workers
-        # The executor checks an explicit ceiling against max_workers; the default
-        # one follows max_workers.
+        self.min_workers = config.min_workers
+        # The configuration checks an explicit ceiling against max_workers; the
+        # default one follows max_workers.
         # (a ceiling beyond what a Py_ssize_t holds is no ceiling, as for max_workers)
         self.max_threads = (max(self.cap, DEFAULT_MAX_THREADS) if max_threads is None
                             else min(max_threads, PY_SSIZE_T_MAX))
@@ -463,11 +474,10 @@ cdef class Pool:
             return
         self.queue.append(item)
         woke = self._wake_for_queue()
-        if (woke == 0 or (woke < 0 and len(self.queue) <= self.busy)
-                or _now_ns() - _last_result_ns < LOOP_NS):
+        if spin_hot(woke, len(self.queue), self.busy):
             # A worker that is running will take it (the one just woken was awake, or
             # a busy one takes it next), or a loop goes on: its result() may spin.
-            item[0]._gt_hot = True
+            (<FutureCore>item[0])._gt_hot = True
         _end()
         if new is not None:
             _unlink(new)  # made for nothing
@@ -485,8 +495,9 @@ cdef class Pool:
     cdef Slot _make(self):
         """A worker not yet in the pool (Python code: not atomic)."""
         cdef Slot s = Slot.__new__(Slot)
-        s.park = _Note()
-        s.thread = self.worker_type(self, s)
+        s.pool = self
+        s.park = Note()
+        s.thread = self.worker_type(s)
         return s
 
     cdef _enlist(self, Slot s):
@@ -511,7 +522,7 @@ cdef class Pool:
         s.idle = False
         s.waking = True
         self.waking += 1
-        return 1 if s.park.wakeup() else 0
+        return s.park.wake()
 
     cdef int _wake_for_queue(self) except -2:
         """Wake a worker unless enough are already on their way for every queued task
@@ -536,10 +547,8 @@ cdef class Pool:
         could not start: it has left the pool, and its first item went back to the
         queue for the other workers or, with none left, ends with the stdlib's error,
         raised to the submitter (raise_orphan) or set on the item's future."""
-        s.thread._name = "%s_%d" % (self.prefix, s.index)
         try:
-            _runtime.start_python_m(s.thread._bootstrap_m, self.stack_size,
-                                    s.thread._start_failed)
+            s.thread.launch("%s_%d" % (self.prefix, s.index), self.stack_size)
             return True
         except BaseException as exc:
             orphan = self.drop(s)
@@ -565,7 +574,6 @@ cdef class Pool:
             item = None
             self._wake_for_queue()
         _end()
-        s.thread._done.set()
         _unlink(s)
         return item
 
@@ -706,8 +714,10 @@ cdef class Pool:
                 try:
                     if kwargs:
                         value = fn(*args, **kwargs)
-                    else:
+                    elif counted:
                         value = fn(*args)
+                    else:
+                        value = fn(*args, s)  # a map's runner: MapBatch.run(s)
                     failed = False
                 except BaseException as exc:
                     value = exc
@@ -795,9 +805,9 @@ cdef class Pool:
         instead (idle for idle_timeout with more than min_workers alive).  A worker
         that min_workers keeps parks until woken: an idle pool makes no wakeups
         (resize wakes the kept ones when it lowers min_workers)."""
-        timeout = self.idle_timeout
+        cdef int64_t timeout = self.idle_ns
         while True:
-            if s.park.park(timeout):
+            if s.park.park_ns(timeout):
                 if not s.idle:
                     return True
                 # Still idle: nobody claimed this worker (every claim takes it off idle
@@ -806,7 +816,7 @@ cdef class Pool:
             _begin()
             if not s.idle:
                 # Claimed between the timeout and now: the wakeup is done.
-                s.park.clear()
+                s.park.reset()
                 _end()
                 return True
             if len(self.workers) > self.min_workers:
@@ -814,7 +824,7 @@ cdef class Pool:
                 _end()
                 return False
             _end()
-            timeout = -1
+            timeout = -1  # kept by min_workers: until woken
 
     cdef _initializer_failed(self, Slot s):
         fresh = _deque()
@@ -862,13 +872,14 @@ cdef class Pool:
         _end()
         return self.snapshot()
 
-    def resize(self, max_workers, Py_ssize_t min_workers, max_threads=None):
+    def resize(self, config):
+        """Run with ``config``'s limits from now on (its other fields are not read)."""
         cdef Py_ssize_t old_min = self.min_workers
         if self.shutdown:
             raise RuntimeError("cannot resize an executor after shutdown")
-        self._set_limits(max_workers, min_workers, max_threads)
+        self._set_limits(config)
         _begin()
-        if min_workers < old_min:
+        if self.min_workers < old_min:
             # Kept workers park without a timeout: they start their idle time again.
             self._wake_all()
         self._trim()  # surplus idle workers exit now; busy ones when next idle
@@ -902,8 +913,7 @@ cdef class Pool:
         self.workers.clear()
         self.idle.clear()
         for t in threads:
-            t._done = threading.Event()
-            t._done.set()
+            t.lost_in_fork()
 
 
 cpdef start_error(exc):
@@ -990,15 +1000,14 @@ cdef class MapBatch:
             raise
         f.add_done_callback(self._runner_done)
 
-    def run(self):
-        """A runner task: claim and run items until there are none left."""
+    def run(self, Slot s):
+        """A runner task, on the worker of slot ``s``: claim and run items until there
+        are none left."""
         cdef Pool pool = self.pool
         cdef Py_ssize_t i
         cdef bint failed
-        cdef Slot s = getattr(_current_thread(), "_slot", None)
         fn = self.fn
-        if s is not None:
-            s.batch = self  # a region in an item adds a runner (Pool.secede)
+        s.batch = self  # a region in an item adds a runner (Pool.secede)
         try:
             while True:
                 # Atomic: claim the next item.
@@ -1025,14 +1034,13 @@ cdef class MapBatch:
                 if self.waiter == i:
                     self._wake_consumer()
                 value = args = None
-                if s is not None and s.exit_after and self.next < self.n and not self.stopped:
+                if s.exit_after and self.next < self.n and not self.stopped:
                     # exit_thread(): this worker leaves after the item; a new runner,
                     # queued ahead of later work, takes the rest.
                     self.add_runner(True)
                     break
         finally:
-            if s is not None:
-                s.batch = None
+            s.batch = None
 
     def _runner_done(self, f):
         # What unclaimed items raise is stored before the count that makes the consumer

@@ -316,9 +316,6 @@ cdef extern from "gil_probe.h" nogil:
     int gt_py_gil_held()
     int gt_py_gil_probe_known()
 
-# How long a woken worker waits for the GIL to be free before it asks anyway.
-cdef int64_t GIL_SPIN_NS = 20000
-
 # The probe is used where this build knows the version's GIL layout, unless
 # GOTHREADS_GIL_PROBE=0 (the unknown-version path, forced: tests/test_runtime.py).
 # Unknown, the GIL reads as always free: a woken worker asks for it at once, as it
@@ -359,27 +356,43 @@ cdef int64_t _timeout_ns(timeout) except? -2:
 
 cdef class Note:
     """A one-shot wakeup for one sleeping thread (csrc/note.c): ``sleep`` spins a
-    bounded, adaptive while with the GIL released, then sleeps in the kernel."""
-
-    cdef gt_note note
+    bounded, adaptive while with the GIL released, then sleeps in the kernel.  The
+    pool uses its C methods (gothreads/_runtime.pxd); the Python ones are for tests."""
 
     def __cinit__(self):
         gt_note_init(&self.note)
 
+    cdef int wake(self) noexcept:
+        # The kernel call is made with the GIL held, on purpose.  Released around it
+        # (tried in 04bc733, for a paced load's CPU), the woken worker took the GIL and
+        # started its task before submit() returned: on a warm pool, cancel() right
+        # after submit() failed 84% of the time against never in the stdlib, and a done
+        # callback added right after ran inline on the submitter, where one taking a
+        # lock the submitter held deadlocked (tests/test_contract.py).
+        return gt_note_wakeup(&self.note)
+
+    cdef int park_ns(self, int64_t timeout_ns) noexcept:
+        # Once the GIL is released the completion sequence is posted (waiters spinning
+        # in result() look at it); woken while it still spun, the worker spins until
+        # the GIL is free before asking for it (csrc/spin.c, gt_note_park).  Woken from
+        # the kernel, it asks at once: the GIL spin then missed 42% of the time at 200
+        # requests/s (the thread that woke it, and holds the GIL, is often on the same
+        # CPU), 9 us of CPU per request.
+        cdef int r
+        with nogil:
+            r = gt_note_park(&self.note, timeout_ns, _gil_free)
+        return r
+
+    cdef void reset(self) noexcept:
+        gt_note_clear(&self.note)
+
     def wakeup(self):
         """Wake the sleeper.  True when it was asleep in the kernel; False when it was
-        awake (spinning, or not yet asleep), so it runs soon (csrc/spin.c).
-
-        The kernel call is made with the GIL held, on purpose.  Released around it
-        (tried in 04bc733, for a paced load's CPU), the woken worker took the GIL and
-        started its task before submit() returned: on a warm pool, cancel() right after
-        submit() failed 84% of the time against never in the stdlib, and a done
-        callback added right after ran inline on the submitter, where one taking a lock
-        the submitter held deadlocked (tests/test_contract.py)."""
-        return gt_note_wakeup(&self.note) == 1
+        awake (spinning, or not yet asleep), so it runs soon (csrc/spin.c)."""
+        return self.wake() == 1
 
     def clear(self):
-        gt_note_clear(&self.note)
+        self.reset()
 
     def sleep(self, timeout=None):
         """Wait for a wakeup: True when woken, False after ``timeout`` seconds
@@ -391,21 +404,19 @@ cdef class Note:
         return r == 1
 
     def park(self, timeout=None):
-        """sleep() for a worker that has just published a result.  Once the GIL is
-        released it posts the completion sequence (waiters spinning in result() look
-        at it); woken while it still spun, it spins until the GIL is free before asking
-        for it (csrc/spin.c).  Woken from the kernel, it asks at once: the GIL spin then
-        missed 42% of the time at 200 requests/s (the thread that woke it, and holds
-        the GIL, is often on the same CPU), 9 us of CPU per request.  True when woken,
-        False after ``timeout``."""
-        cdef int64_t ns = _timeout_ns(timeout)
-        cdef int r
-        with nogil:
-            gt_done_post()
-            r = gt_note_sleep(&self.note, ns)
-            if r == 1 and not self.note.slept and gt_spin_allowed():
-                gt_spin_until(_gil_free, NULL, GIL_SPIN_NS, NULL)
-        return r == 1
+        """sleep() for a worker that has just published a result (gt_note_park).  True
+        when woken, False after ``timeout``."""
+        return self.park_ns(_timeout_ns(timeout)) == 1
+
+
+cdef bint spin_hot(int woke, Py_ssize_t queued, Py_ssize_t busy) noexcept:
+    return gt_spin_hot(woke, queued, busy)
+
+
+def result_returned():
+    """Called by a future's result()/exception() when its wait is over (a submission
+    soon after is a loop: csrc/spin.c, gt_spin_hot)."""
+    gt_spin_result_returned()
 
 
 from concurrent.futures import _base as _futures_base
@@ -417,14 +428,15 @@ cdef object _RUNNING = _futures_base.RUNNING
 def spin_for_result(fut, timeout=None):
     """Spin, with the GIL released, until ``fut`` is neither pending nor running, within
     the waiters' shared adaptive budget (and ``timeout`` seconds) -- only when its task
-    went to a worker that was awake (``fut._gt_hot``, set by the pool): one asleep in
-    the kernel takes longer to wake than a spin should last (csrc/spin.c).  Returns
+    went to a worker that was awake (the caller asks only for a future the pool marked
+    hot): one asleep in the kernel takes longer to wake than a spin should last
+    (csrc/spin.c).  ``fut._state`` is read as concurrent.futures reads it.  Returns
     None when it is done or no spin was allowed, else a token for :func:`spin_missed`,
     to be passed once the caller's ordinary wait is over: (start, nanoseconds spun)."""
     cdef int64_t budget, left, t0
     cdef uint64_t seen
     cdef int caught = 0
-    if not fut._gt_hot or (timeout is not None and timeout <= 0):
+    if timeout is not None and timeout <= 0:
         return None
     budget = left = gt_done_budget()
     if budget <= 0:

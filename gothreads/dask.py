@@ -47,6 +47,7 @@ from distributed import threadpoolexecutor as _dtpe
 
 from gothreads import _runtime
 from gothreads import executor as _executor
+from gothreads._worker import current_slot
 
 __all__ = ["ThreadPoolExecutor", "dask_setup"]
 
@@ -96,7 +97,7 @@ class ThreadPoolExecutor(_executor.ThreadPoolExecutor):
 
     def _members(self) -> List[threading.Thread]:
         """The live workers, less those running a task inside secede()."""
-        return [w for w in self._pool.snapshot() if not _seceded(w)]
+        return [w for w in self._pool.snapshot() if not w.in_region()]
 
     @property
     def _threads(self) -> Set[threading.Thread]:  # type: ignore[override]
@@ -130,12 +131,7 @@ class ThreadPoolExecutor(_executor.ThreadPoolExecutor):
             # A member may secede meanwhile: join in slices, then look again.
             members[0].join(_JOIN_SLICE if left is None else min(left, _JOIN_SLICE))
         _runtime.reap()
-        return all(w._done.is_set() for w in self._pool.snapshot())
-
-
-def _seceded(worker: threading.Thread) -> bool:
-    slot = getattr(worker, "_slot", None)
-    return slot is not None and bool(slot.seceded)
+        return all(w.has_exited() for w in self._pool.snapshot())
 
 
 def _check_timeout(value: Any, name: str) -> None:
@@ -192,7 +188,7 @@ class _Rejoins:
     def append(self, entry: Tuple[threading.Thread, threading.Event]) -> None:
         thread, event = entry
         if thread is threading.current_thread():
-            slot = _executor._current_slot()
+            slot = current_slot()
             if slot is not None and slot.seceded:
                 _executor.rejoin()
         event.set()

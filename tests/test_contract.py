@@ -406,22 +406,20 @@ def test_atomic_sections_run_no_python_code(child):
 
 
 def test_atomic_probe_sees_python_code_in_a_section(child):
-    # Negative control: a future type whose attribute read runs Python code, which
-    # the worker's completion section reads, must be caught by the probe.
+    # Negative control: a future whose callback list's truth test runs Python code,
+    # which the worker's completion section makes, must be caught by the probe.
     out = run(child, "gothreads", setup=ATOMIC_PROBE, code='''
-        from gothreads.executor import _Future
+        from gothreads.executor import _Future, _Worker
+        class Falsy:
+            def __bool__(self):
+                return False
         class Sneaky(_Future):
             __slots__ = ()
-            @property
-            def _gt_callbacks(self):
-                return None
-            @_gt_callbacks.setter
-            def _gt_callbacks(self, value):
-                pass
+            def __init__(self):
+                self._gt_callbacks = Falsy()
         watch()
         ex = EX(max_workers=1)
-        ex._pool = _pool.Pool(1, 0, 1.0, None, "x", None, (), False, True, Sneaky,
-                              gothreads.executor._Worker)
+        ex._pool = _pool.Pool(ex._pool.config, Sneaky, _Worker)
         f = ex.submit(lambda: 1)
         while not f.done():  # no result(): a waiter would take the locked path
             time.sleep(0.001)
@@ -430,7 +428,7 @@ def test_atomic_probe_sees_python_code_in_a_section(child):
         threading.setprofile(None)
         print(sorted(set(violations)))
     ''')
-    assert "_gt_callbacks" in out
+    assert "__bool__" in out
 
 
 @pytest.mark.parametrize("impl", IMPLS)

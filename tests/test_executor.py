@@ -476,7 +476,7 @@ def test_bad_arguments(kwargs, exc):
 def test_idle_timeout_none_and_inf_mean_never():
     for t in (None, float("inf")):
         ex = gothreads.ThreadPoolExecutor(2, idle_timeout=t)
-        assert ex._pool.idle_timeout == -1
+        assert ex._pool.idle_timeout is None
         ex.shutdown()
 
 

@@ -28,6 +28,7 @@ class Mutant(NamedTuple):
 
 POOL = "gothreads/_pool.pyx"
 EXECUTOR = "gothreads/executor.py"
+FUTURES = "gothreads/_futures.py"
 NOTE = "csrc/note.c"
 SPIN = "csrc/spin.c"
 
@@ -78,10 +79,10 @@ CATALOG = [
     # -- the worker loop ------------------------------------------------------------------
     Mutant(
         "worker-except-exception", POOL,
-        "                        value = fn(*args)\n                    failed = False\n"
-        "                except BaseException as exc:",
-        "                        value = fn(*args)\n                    failed = False\n"
-        "                except Exception as exc:",
+        "                        value = fn(*args, s)  # a map's runner: MapBatch.run(s)\n"
+        "                    failed = False\n                except BaseException as exc:",
+        "                        value = fn(*args, s)  # a map's runner: MapBatch.run(s)\n"
+        "                    failed = False\n                except Exception as exc:",
         "The worker loop catches Exception, not BaseException: a task raising "
         "KeyboardInterrupt/SystemExit kills its worker and its future stays running "
         "forever (result() hangs) instead of holding the exception."),
@@ -265,19 +266,19 @@ CATALOG = [
 
     # -- executor.py ------------------------------------------------------------------------
     Mutant(
-        "result-fast-path-ignores-exception", EXECUTOR,
+        "result-fast-path-ignores-exception", FUTURES,
         "if state == _base.FINISHED and self._exception is None:",
         "if state == _base.FINISHED:",
         "result() on a finished future returns None when its task raised, instead of "
         "raising the exception."),
     Mutant(
-        "cancelled-omits-notified", EXECUTOR,
+        "cancelled-omits-notified", FUTURES,
         "_CANCELLED = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)",
         "_CANCELLED = (_base.CANCELLED,)",
         "cancelled() is False once the cancel was notified (CANCELLED_AND_NOTIFIED: a "
         "worker reached it, or wait() saw it), although cancel() returned True."),
     Mutant(
-        "callback-on-done-future-dropped", EXECUTOR,
+        "callback-on-done-future-dropped", FUTURES,
         "        if _pool.append_if_unfinished(self, callbacks, fn):\n            return",
         "        _pool.append_if_unfinished(self, callbacks, fn)\n        return",
         "add_done_callback on a future that is already done never calls the callback "

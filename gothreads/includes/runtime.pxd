@@ -49,6 +49,9 @@ cdef extern from "gothreads.h" nogil:
     int64_t gt_done_budget()
     int gt_done_spin(uint64_t seen, int64_t *left_ns)
     void gt_done_adapt(int caught, int64_t spun_ns, int64_t waited_ns)
+    int gt_spin_hot(int woke, long queued, long busy)
+    void gt_spin_result_returned()
+    int gt_note_park(gt_note *n, int64_t timeout_ns, int (*gil_free)(void *) noexcept nogil)
 
     void gt_set_thread_name(const char *name)
     uint64_t gt_current_m()
