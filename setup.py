@@ -9,7 +9,7 @@ extended here.  Unsupported platforms fail at once with a clear message.
 GOTHREADS_DEBUG=1 builds with -O0 -g and assertions on; other builds carry no debug
 information.
 GOTHREADS_TARGET_MACHINE=aarch64 (or x86_64) picks the sources for that machine instead
-of this one's, for a cross build (tools/build-wheels).
+of this one's, for a cross build (tools/build-wheel).
 """
 import os
 import platform

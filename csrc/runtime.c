@@ -3,7 +3,7 @@
  * whose stacks are reaped once they are provably unused.
  *
  * This re-creates, for a C extension under CPython, the Go runtime change
- * "make it possible to exit Go-created threads" (eff2b262, shared/seed/).
+ * "make it possible to exit Go-created threads" (Go commit eff2b262).
  *
  * The design
  * ----------
@@ -27,7 +27,7 @@
  *    puts its TCB and static TLS inside that stack and keeps running its exit path on
  *    it after our code returns, and the kernel writes the CLEARTID word and rseq area
  *    there until the thread is gone.  So a flag written by our own code is NOT a safe
- *    point (a prototype that trusted one crashed 12 of 12 runs, DESIGN-NOTES §2).  The
+ *    point (a prototype that trusted one crashed 12 of 12 runs).  The
  *    M stores GT_FREE_REF ("our code is done") and the reaper frees the stack only
  *    once pthread_tryjoin_np() returns 0, i.e. the kernel has cleared the tid.
  *    Python Ms are pthread Ms whose body (in the Cython bridge) attaches a thread
