@@ -125,6 +125,16 @@ class _HandoffFuture(_Future[_T]):
     __slots__ = ()
     _gt_pool: Optional[_pool.Pool] = None
 
+    @classmethod
+    def for_pool(cls) -> "type[_HandoffFuture[Any]]":
+        """A subclass of its own for one executor, bound to its pool by bind_pool
+        once the pool exists (the pool is made with its future type)."""
+        return type("Future", (cls,), {"__slots__": ()})
+
+    @classmethod
+    def bind_pool(cls, pool: _pool.Pool) -> None:
+        cls._gt_pool = pool
+
     def _spin_then(self, wait: Callable[["Future[_T]", Optional[float]], _R],
                    timeout: Optional[float]) -> _R:
         with handoff(self._gt_pool, timeout):

@@ -204,13 +204,12 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         # (typeshed types it -> None before 3.14)
         self._initializer = initializer  # type: ignore[assignment, unused-ignore]
         self._initargs = initargs
-        future_type: type = _Future
         if handoff_on_wait:
-            # Its own future class, which knows the pool (set below).
-            future_type = type("Future", (_HandoffFuture,), {"__slots__": ()})
-        self._pool = _pool.Pool(config, future_type, _Worker)
-        if handoff_on_wait:
-            future_type._gt_pool = self._pool  # type: ignore[attr-defined]
+            handoff_type = _HandoffFuture.for_pool()
+            self._pool = _pool.Pool(config, handoff_type, _Worker)
+            handoff_type.bind_pool(self._pool)
+        else:
+            self._pool = _pool.Pool(config, _Future, _Worker)
         _pools.add(self._pool)
         self._work_queue = _QueueView(self._pool)  # type: ignore[assignment]  # a view of ours
         self._shutdown_lock = threading.Lock()
