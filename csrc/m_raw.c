@@ -15,6 +15,7 @@
  * Atomics compile to plain instructions (x86 lock-prefixed ops; arm64 built with
  * -mno-outline-atomics so no libgcc helper is called).
  */
+#include "churn.h"
 #include "runtime.h"
 
 #define RAW __attribute__((noinline))

@@ -71,7 +71,8 @@ typedef struct gt_m {
     pthread_t thread;               /* pthread Ms */
     gt_mfn fn;
     void *arg;
-    _Atomic long *reaped;           /* churn's count of its Ms reaped, or NULL */
+    _Atomic long *reaped;           /* its creator's count of its Ms reaped (churn's),
+                                       or NULL: only the reaper knows when, so it adds 1 */
     /* A raw M's TLS pointer points here, so a stray %fs/tpidr_el0 access lands in
        the M's own record instead of the creator's TCB. */
     _Alignas(64) unsigned char rawtls[256];
@@ -110,7 +111,10 @@ static inline uint64_t gt_ms_live(void)
 }
 
 /* ---- M creation (runtime.c) and the template thread (template.c) ------------------- */
-/* Create an M from the calling thread, which must be clean (not an M). */
+/* gt_newm, adding 1 to *reaped (when not NULL) once the reaper has freed the M: how
+ * churn (churn.c) knows its own Ms are reaped.  gt_newm_direct: create the M from the
+ * calling thread, which must be clean (not an M). */
+int gt_newm_counted(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atomic long *reaped);
 int gt_newm_direct(gt_mkind kind, gt_mfn fn, void *arg, size_t stack_size, _Atomic long *reaped);
 /* A non-M thread that creates an M pins the template (starting it if need be) until
  * the M is counted in ms_live, so that it cannot leave meanwhile (template.c). */
@@ -166,34 +170,8 @@ void gt_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
 /* Wake one thread sleeping in gt_os_futex_wait on addr. */
 void gt_os_futex_wake(_Atomic uint32_t *addr);
 
-/* ---- churn (runtime.c): the bookkeeping its Ms share with the churning thread ------- */
-typedef struct gt_churn_ctx {
-    gt_mfn fn;             /* the user body; NULL: none */
-    void *arg;
-    _Atomic long done;     /* bodies finished; release-incremented by the Ms */
-    _Atomic long reaped;   /* of its Ms, how many the reaper freed */
-    _Atomic long corrupt;  /* bodies whose stack probe found foreign writes */
-} gt_churn_ctx;
-
-/* A churn body's check that nobody else writes its stack while it runs: fill a buffer
- * with a pattern, let time pass, read it back.  A reaper that hands a stack to a new M
- * while the old thread still writes it (or the reverse) shows up here.  Raw-safe. */
-static inline int gt_stack_probe(void)
-{
-    volatile uintptr_t buf[64];
-    for (unsigned i = 0; i < 64; i++)
-        buf[i] = (uintptr_t)&buf[i] ^ 0x5a5a5a5aU;
-    for (volatile unsigned spin = 0; spin < 200; spin++)
-        ;
-    for (unsigned i = 0; i < 64; i++)
-        if (buf[i] != ((uintptr_t)&buf[i] ^ 0x5a5a5a5aU))
-            return 1;
-    return 0;
-}
-
 /* ---- raw Ms (m_raw.c, freem.c): built freestanding, never sanitized ----------------- */
 _Noreturn void gt_raw_mstart(gt_m *mp); /* entry from the clone trampoline */
-void gt_raw_churn_body(void *ctx);      /* a raw M's churn body: counts itself done */
 
 static inline void gt_cpu_relax(void)
 {
