@@ -121,9 +121,6 @@ int gt_spin_hot(int woke, long queued, long busy);
 void gt_spin_result_returned(void);
 int gt_note_park(gt_note *n, int64_t timeout_ns, int (*gil_free)(void *));
 
-/* The calling thread's M id (>0), or 0 when the caller is not a pthread M. */
-uint64_t gt_current_m(void);
-
 #ifdef __cplusplus
 }
 #endif

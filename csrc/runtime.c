@@ -87,8 +87,6 @@ int gt_raw_supported(void)
 #endif
 }
 
-uint64_t gt_current_m(void) { return gt_curm ? gt_curm->id : 0; }
-
 void gt_set_thread_name(const char *name) { gt_os_setname(name); }
 
 /* ---- allm (sched.lock held) ------------------------------------------------------- */

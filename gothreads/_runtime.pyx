@@ -471,7 +471,3 @@ def set_thread_name(name):
         raise ValueError("name must not contain NUL")
     gt_set_thread_name(b)
 
-
-def current_m():
-    return gt_current_m()
-

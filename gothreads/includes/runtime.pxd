@@ -54,4 +54,3 @@ cdef extern from "gothreads.h" nogil:
     int gt_note_park(gt_note *n, int64_t timeout_ns, int (*gil_free)(void *) noexcept nogil)
 
     void gt_set_thread_name(const char *name)
-    uint64_t gt_current_m()
