@@ -272,16 +272,16 @@ def test_failed_start_in_submit_raises_runtime_error(child, impl):
 
 ATOMIC_PROBE = '''
 import gc
-from gothreads import _pool
+from gothreads import _testing
 violations = []
 def probe(frame, event, arg):
-    if event == "call" and _pool.in_atomic():
+    if event == "call" and _testing.in_atomic():
         violations.append(frame.f_code.co_name)
 def gc_probe(phase, info):
-    if phase == "start" and _pool.in_atomic():
+    if phase == "start" and _testing.in_atomic():
         violations.append("gc")
 def watch():
-    _pool.check_atomic(True)
+    _testing.check_atomic(True)
     gc.callbacks.append(gc_probe)
     gc.set_threshold(1, 1, 1)  # a collection at nearly every allocation
     threading.setprofile(probe)
@@ -409,6 +409,7 @@ def test_atomic_probe_sees_python_code_in_a_section(child):
     # Negative control: a future whose callback list's truth test runs Python code,
     # which the worker's completion section makes, must be caught by the probe.
     out = run(child, "gothreads", setup=ATOMIC_PROBE, code='''
+        from gothreads import _pool
         from gothreads.executor import _Future, _Worker
         class Falsy:
             def __bool__(self):

@@ -120,12 +120,12 @@ def test_churn_bad_arguments(kwargs, exc):
 
 
 def test_raw_unsupported_is_a_clear_error(monkeypatch):
-    from gothreads import _runtime
+    from gothreads import _testing
 
     if runtime.raw_supported():
         # Exercise the conversion an unsupported platform goes through (-ENOSYS).
         with pytest.raises(NotImplementedError, match="exitThread"):
-            _runtime._raise_for_errno(-38)
+            _testing.raise_for_errno(-38)
     else:
         with pytest.raises(NotImplementedError, match="exitThread"):
             runtime.churn(1, kind="raw")
@@ -246,9 +246,9 @@ def test_fork_child_holds_no_m(child):
         def parked():
             started.release()
             gate.wait()
-        import gothreads._runtime as rt
+        from gothreads import _testing
         for _ in range(4):
-            rt.start_python_m(parked)
+            _testing.start_python_m(parked)
         for _ in range(4):
             started.acquire()
         assert runtime.stats()["ms_live"] == 4
@@ -342,7 +342,7 @@ def test_m_made_by_an_m_comes_from_the_template(child):
     # (on the previous commit, about one round in three there handed the taint down).
     p = child("""
         import threading, time
-        import gothreads._runtime as rt
+        from gothreads import _testing as rt
         cpus = os.sched_getaffinity(0)
         if len(cpus) < 2:
             print("skip: one CPU")
@@ -448,9 +448,9 @@ def test_note_wakeup_sleep_timeout():
     import threading
     import time
 
-    from gothreads import _runtime
+    from gothreads import _testing
 
-    n = _runtime.Note()
+    n = _testing.Note()
     t0 = time.monotonic()
     assert n.sleep(0.05) is False
     assert time.monotonic() - t0 >= 0.04
@@ -474,9 +474,9 @@ def test_gil_probe_reads_this_versions_gil(child):
     # Past the newest version gil_probe.c knows (3.14), it must say so and read "free".
     known = sys.version_info < (3, 15)
     p = child("""
-        from gothreads import _runtime
-        print(_runtime.gil_probe_known())
-        print(sorted(set(_runtime.gil_probe_check() for _ in range(1000))))
+        from gothreads import _testing
+        print(_testing.gil_probe_known())
+        print(sorted(set(_testing.gil_probe_check() for _ in range(1000))))
     """)
     assert p.stdout.split("\n")[:2] == [str(known), "[(1, 0)]" if known else "[(0, 0)]"], p.stdout
 
@@ -488,9 +488,9 @@ def test_gil_probe_unknown_version_is_safe(child):
     p = child("""
         import asyncio
         import gothreads
-        from gothreads import _runtime
-        assert not _runtime.gil_probe_known()
-        assert set(_runtime.gil_probe_check() for _ in range(100)) == {(0, 0)}
+        from gothreads import _testing
+        assert not _testing.gil_probe_known()
+        assert set(_testing.gil_probe_check() for _ in range(100)) == {(0, 0)}
         with gothreads.ThreadPoolExecutor(2) as ex:
             assert [ex.submit(pow, i, 2).result() for i in range(2000)] == [i * i for i in range(2000)]
             assert list(ex.map(abs, range(-500, 0))) == list(range(500, 0, -1))
