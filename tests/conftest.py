@@ -5,11 +5,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
 CHILD_TIMEOUT = float(os.environ.get("GOTHREADS_TEST_TIMEOUT", "300"))
 HANG_GUARD = 120  # seconds: a hung in-process test dumps every thread's stack and exits
+# How long after a test its Ms and threads may take to leave (runtime_balance).
+BALANCE_TIMEOUT = float(os.environ.get("GOTHREADS_BALANCE_TIMEOUT", "10"))
 
 # Imported by the children: helpers that read the process's own state.
 PROC_HELPERS = '''
@@ -64,3 +67,29 @@ def hang_guard():
     faulthandler.dump_traceback_later(HANG_GUARD, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "keeps_threads: the test leaves threads or Ms running on purpose "
+        "(the runtime balance check after it is skipped)")
+
+
+@pytest.fixture(autouse=True)
+def runtime_balance(request):
+    """After every test, as uvloop checks its handles: the Ms and threads the test
+    started are gone and their stacks reaped (gothreads._testing.unbalanced), within a
+    deadline that lets shut-down and dropped executors' workers leave.  Ms and threads
+    that were running before the test may stay (a pool kept alive on purpose).  A test
+    that must leave its own running says so with ``@pytest.mark.keeps_threads``.
+    Tests whose body runs in a child interpreter leave this process alone; the
+    children check themselves (gothreads._testing.assert_balanced)."""
+    from gothreads import _testing, runtime
+
+    live, threads = runtime.stats()["ms_live"], threading.active_count()
+    yield
+    if request.node.get_closest_marker("keeps_threads"):
+        return
+    problem = _testing.unbalanced(live=live, threads=threads, timeout=BALANCE_TIMEOUT)
+    if problem:
+        pytest.fail(f"the test left the runtime unbalanced: {problem}", pytrace=False)

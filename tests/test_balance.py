@@ -1,9 +1,27 @@
-"""The rule that product code never imports the test hooks (gothreads/_testing.py)."""
+"""The runtime balance check that conftest.py runs after every test (it fails a test
+that leaks), and the rule that product code never imports the test hooks."""
 import ast
 import os
 import re
+import subprocess
+import sys
 
-PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gothreads")
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.join(os.path.dirname(HERE), "gothreads")
+
+
+def test_the_balance_check_fails_a_test_that_leaks():
+    env = dict(os.environ, GOTHREADS_BALANCE_TIMEOUT="1")
+    p = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "leak_probe.py"],
+        cwd=HERE, capture_output=True, text=True, timeout=300, env=env)
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert "ERROR leak_probe.py::test_leaves_an_executor_running" in out, out
+    assert "ERROR leak_probe.py::test_leaves_a_python_m_parked" in out, out
+    assert "1 M(s) still live" in out and "thread(s) more than before" in out, out
+    assert "test_opted_out" not in out and "test_shuts_down" not in out, out
+    assert "4 passed, 2 errors" in out, out
 
 
 def _imports(path):

@@ -25,7 +25,7 @@ def test_stats_keys_and_types():
 @pytest.mark.parametrize("kind", KINDS)
 def test_churn_balances_counters(child, kind):
     p = child(f"""
-        from gothreads import runtime
+        from gothreads import _testing, runtime
         before = runtime.stats()
         secs = runtime.churn(500, kind={kind!r}, concurrency=4)
         assert isinstance(secs, float) and secs > 0, secs
@@ -33,9 +33,7 @@ def test_churn_balances_counters(child, kind):
         after = runtime.stats()
         assert after["ms_created"] - before["ms_created"] == 500, (before, after)
         assert after["ms_reaped"] - before["ms_reaped"] == 500, (before, after)
-        assert after["ms_live"] == 0 and after["freem_len"] == 0, after
-        assert after["stacks_mapped"] == after["stacks_cached"], after
-        assert after["stacks_cached"] <= after["stack_cache_limit"], after
+        _testing.assert_balanced(timeout=0)
         print("ok")
     """)
     assert p.stdout.strip() == "ok"
@@ -48,7 +46,7 @@ def test_churn_after_create_failure(child, kind):
     # reaped: churn once waited 30 s for one reap too many and raised TimeoutError.
     p = child(f"""
         import resource, threading, time
-        from gothreads import runtime
+        from gothreads import _testing, runtime
         kind = {kind!r}
         runtime.churn(50, kind=kind, concurrency=2)   # warm: the stacks are cached
         if os.geteuid() == 0:
@@ -86,7 +84,7 @@ def test_churn_after_create_failure(child, kind):
         after = runtime.stats()
         assert after["ms_created"] - before["ms_created"] == 300, (before, after)
         assert after["ms_reaped"] - before["ms_reaped"] == 300, (before, after)
-        assert after["ms_live"] == 0 and after["freem_len"] == 0, after
+        _testing.assert_balanced(timeout=0)
         print("ok")
     """, timeout=120)
     assert p.stdout.strip() == "ok"
@@ -254,20 +252,14 @@ def test_fork_child_holds_no_m(child):
         assert runtime.stats()["ms_live"] == 4
         pid = os.fork()
         if pid == 0:
-            st = runtime.stats()
-            ok = st["ms_live"] == 0 and st["freem_len"] == 0
-            ok = ok and st["stacks_mapped"] == st["stacks_cached"]
+            ok = _testing.unbalanced(timeout=0) is None
             runtime.churn(50, kind="python", concurrency=2)
             ok = ok and runtime.stats()["ms_live"] == 0
             os._exit(0 if ok else 1)
         _, status = os.waitpid(pid, 0)
         assert status == 0, status
         gate.set()
-        deadline = time.time() + 10
-        while runtime.stats()["ms_live"] or runtime.stats()["freem_len"]:
-            runtime.reap()
-            assert time.time() < deadline, runtime.stats()
-            time.sleep(0.001)
+        _testing.assert_balanced()
     """)
 
 
