@@ -11,9 +11,10 @@ from importlib.util import find_spec as _find_spec
 if _find_spec("gothreads._runtime") is None or _find_spec("gothreads._pool") is None:
     raise ImportError(
         f"gothreads in {_os.path.dirname(__file__)} has no compiled extensions "
-        "(gothreads._runtime, gothreads._pool): build them with `pip install .` or "
-        "`make build`, or run Python from outside the source tree to use an installed "
-        "gothreads.")
+        "(gothreads._runtime, gothreads._pool): build them in place with `make build` "
+        "(python setup.py build_ext --inplace), or run Python from outside the source "
+        "tree to use an installed gothreads (pip install . installs one, which this "
+        "tree's gothreads/ hides while you run from here).")
 del _os, _find_spec
 
 from gothreads import runtime  # noqa: E402

@@ -39,4 +39,5 @@ def test_unbuilt_source_tree_says_what_to_do(tmp_path):
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: "), p.stderr
     assert "partially initialized" not in p.stderr, p.stderr
-    assert "pip install ." in last and "make build" in last, last
+    assert "build_ext --inplace" in last and "make build" in last, last
+    assert "outside the source tree" in last, last
