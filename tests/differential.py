@@ -1123,6 +1123,11 @@ def compare(prog, stdlib_traces, trace):
             continue
         if key.startswith("witness ") and (got == "early" or "early" in want):
             continue  # the task ended before submit() returned: nothing was seen
+        if key.endswith(".items run after leaving") and got == "not all":
+            # Which items had started when the map was left is a race; stopping the
+            # rest is what the stdlib does.  Only running them all where the stdlib
+            # never does (it cancelled them) is a defect.
+            continue
         if more and any(finished_more(key, got, w) for w in want):
             continue
         diffs.append((key, got, want))
