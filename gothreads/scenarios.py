@@ -370,21 +370,30 @@ class Scenario(NamedTuple):
     # Runs both executors in one go, in alternating blocks (the main job uses it in
     # place of ``run`` for each round): for loads whose cost swings with the machine.
     paired: Optional[Callable[[int], Dict[str, Measure]]] = None
+    # A stable identifier (the JSON's "id"); ``name`` is for display and may change.
+    id: str = ""
 
 
 SCENARIOS: List[Scenario] = [
-    Scenario("submit(noop).result(), 1 worker", seq_submit, 20_000, 5_000, 0.1, 0.2),
-    Scenario("the same, another process hogging a CPU", seq_submit_hogged, 5000, 2000, 1.0, 1.0),
-    Scenario("submit(noop) x N, wait all, 4 workers", bulk_submit, 100_000, 50_000, 0.15, 0.15),
-    Scenario("list(map(noop, range(N))), 4 workers", map_noop, 100_000, 50_000, 0.05, 0.05),
-    Scenario("await run_in_executor(ex, noop)", asyncio_run_in_executor, 3000, 1000, 0.6, 1.0),
-    Scenario("await asyncio.to_thread(noop)", asyncio_to_thread, 3000, 1000, 0.6, 1.0),
+    Scenario("submit(noop).result(), 1 worker", seq_submit, 20_000, 5_000, 0.1, 0.2,
+             id="seq_submit"),
+    Scenario("the same, another process hogging a CPU", seq_submit_hogged, 5000, 2000, 1.0, 1.0,
+             id="seq_submit_hogged"),
+    Scenario("submit(noop) x N, wait all, 4 workers", bulk_submit, 100_000, 50_000, 0.15, 0.15,
+             id="bulk_submit"),
+    Scenario("list(map(noop, range(N))), 4 workers", map_noop, 100_000, 50_000, 0.05, 0.05,
+             id="map_noop"),
+    Scenario("await run_in_executor(ex, noop)", asyncio_run_in_executor, 3000, 1000, 0.6, 1.0,
+             id="asyncio_run_in_executor"),
+    Scenario("await asyncio.to_thread(noop)", asyncio_to_thread, 3000, 1000, 0.6, 1.0,
+             id="asyncio_to_thread"),
     *[Scenario(f"paced {rate}/s{label}", paced(rate, task), n_full, n_quick, 1.0, 1.0,
-               paced_paired(rate, task))
+               paced_paired(rate, task), id=f"paced_{rate}_{task.__name__}")
       for task, label in ((noop, " submit(noop).result()"), (work_50us, ", 50 us of Python"))
       for rate, n_full, n_quick in ((200, 300, 100), (2000, 1500, 500), (10000, 4000, 1500))],
-    Scenario("8 clients, 0-2 ms think, 32 workers", clients, 2400, 800, 1.0, 1.0),
-    Scenario("numpy sort chunks, 1 worker/CPU", numpy_sort, 64, 32, 1 / 0.95, None),
+    Scenario("8 clients, 0-2 ms think, 32 workers", clients, 2400, 800, 1.0, 1.0, id="clients"),
+    Scenario("numpy sort chunks, 1 worker/CPU", numpy_sort, 64, 32, 1 / 0.95, None,
+             id="numpy_sort"),
 ]
 
 # Request-shaped loads: their time column is the p50 latency of a request.
