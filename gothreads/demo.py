@@ -3,10 +3,10 @@
 Every scenario runs for both executors, interleaved round by round so that machine
 noise hits both alike; the paced loads, whose cost swings most with the machine, run
 both executors within each round, in alternating blocks (scenarios.paced_paired).  The
-table shows medians per operation: wall time (the p50 latency of a request, for the
-request-shaped loads) and CPU time of the whole process,
-the ratios gothreads/stdlib (lower is better), the goals for those ratios, and whether
-the medians met them.
+table shows, per scenario, the ratio gothreads/stdlib (lower is better) of the medians
+of wall time per operation (the p50 latency of a request, for the request-shaped loads)
+and of CPU time of the whole process, the spread of that ratio over the rounds, the
+goal, and a verdict: met, at par (the goal lies inside the spread) or missed.
 """
 from __future__ import annotations
 
@@ -15,25 +15,67 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import textwrap
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import gothreads
 from gothreads import runtime, scenarios
 
 TRACE_FLAG = "--trace-burst"
-LEGEND = ("verdict: 'met' when every goal is reached by the ratio as printed, "
-          "else 'missed' and which.")
+# Version of the --json layout.  1: no version field, display strings as the only names.
+# 2: "id" per row, per-round samples and ratios, spreads, three verdicts, units.
+SCHEMA_VERSION = 2
+WIDTH = 100   # the table's width where the terminal's is unknown
+VERDICTS = ("met", "at par", "missed")   # from best to worst
+
+UNITS = {
+    "rows.stdlib, rows.gothreads": "medians over the rounds; time, cpu, p99: seconds per "
+                                   "operation (time is the p50 latency for latency rows)",
+    "rows.rounds": "one sample per round; wall, cpu: seconds per operation; p50, p99: "
+                   "seconds per request (latency rows only, else null)",
+    "rows.ratio, rows.round_ratios, rows.spread, rows.goal": "gothreads/stdlib, no unit",
+    "rows.serial_rounds": "seconds per operation, serially on the calling thread",
+    "burst": "threads_*: OS threads; stack_bytes_after_idle: bytes; quiet_wakeups: count; "
+             "quiet_cpu_us: microseconds",
+    "machine.loadavg_*": "1-minute load average",
+}
 
 
-def verdict(ratios: Dict[str, float], goals: Dict[str, Optional[float]]) -> str:
-    missed = [f"{k} {ratios[k]:.2f} > {g:.2f}" for k, g in goals.items()
-              if g is not None and round(ratios[k], 2) > g]
-    return "met" if not missed else "missed: " + ", ".join(missed)
+def judge(ratio: float, spread: Sequence[float], goal: Optional[float]) -> Optional[str]:
+    """One quantity's verdict, on the ratios as printed (two decimals): 'met' when the
+    whole spread (and the ratio of the medians) reaches the goal, 'missed' when none of
+    it does, 'at par' when the goal lies inside the spread.  None: no goal."""
+    if goal is None:
+        return None
+    g = round(goal, 2)
+    lo = round(min(ratio, *spread), 2)
+    hi = round(max(ratio, *spread), 2)
+    if hi <= g:
+        return "met"
+    if lo > g:
+        return "missed"
+    return "at par"
+
+
+def verdict(per: Dict[str, Optional[str]]) -> Tuple[str, str]:
+    """The row's verdict, the worst of its quantities', and the text shown: the verdict
+    and, unless met, which quantities have it."""
+    given = {k: v for k, v in per.items() if v is not None}
+    worst = max(given.values(), key=VERDICTS.index, default="met")
+    if worst == "met":
+        return worst, worst
+    return worst, f"{worst}: " + ", ".join(k for k, v in given.items() if v == worst)
+
+
+def term_width() -> int:
+    """The terminal's width (COLUMNS first), WIDTH where there is no terminal."""
+    return max(40, shutil.get_terminal_size((WIDTH, 24)).columns)
 
 
 class Progress:
@@ -79,11 +121,34 @@ def medians(ms: List[scenarios.Measure], latency: bool) -> Dict[str, float]:
     return out
 
 
-def row(name: str, n: int, std: Dict[str, float], got: Dict[str, float],
+def row(sid: str, name: str, n: int, samples: Dict[str, List[scenarios.Measure]],
         goals: Dict[str, Optional[float]], latency: bool) -> Dict[str, Any]:
-    ratios = {k: got[k] / std[k] for k in ("time", "cpu")}
-    return dict(scenario=name, n=n, latency=latency, stdlib=std, gothreads=got,
-                ratio=ratios, goal=goals, verdict=verdict(ratios, goals))
+    """A scenario's results: medians, their ratios, the per-round ratios (round r of
+    gothreads over round r of stdlib, measured side by side) and their spread, the
+    verdicts."""
+    std, got = samples["stdlib"], samples["gothreads"]
+    key = {"time": "p50" if latency else "wall", "cpu": "cpu"}
+    med = {impl: medians(ms, latency) for impl, ms in samples.items()}
+    ratios = {k: med["gothreads"][k] / med["stdlib"][k] for k in key}
+    per_round = {k: [getattr(g, a) / getattr(s, a) for s, g in zip(std, got)]
+                 for k, a in key.items()}
+    spread = {k: [min(v), max(v)] for k, v in per_round.items()}
+    per = {k: judge(ratios[k], spread[k], goals[k]) for k in key}
+    overall, text = verdict(per)
+    return dict(id=sid, scenario=name, n=n, latency=latency,
+                stdlib=med["stdlib"], gothreads=med["gothreads"], ratio=ratios,
+                spread=spread, goal=goals, verdict=overall, verdicts=per, verdict_text=text,
+                round_ratios=per_round,
+                rounds={impl: [m._asdict() for m in ms] for impl, ms in samples.items()})
+
+
+def context() -> Dict[str, Any]:
+    """What the numbers were measured with and when."""
+    return {"gothreads": gothreads.__version__,
+            "python": sys.version.split()[0], "implementation": platform.python_implementation(),
+            "machine": {"platform": platform.platform(), "arch": platform.machine(),
+                        "cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0))},
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 def run(quick: bool, rounds: int) -> Dict[str, Any]:
@@ -112,75 +177,147 @@ def run(quick: bool, rounds: int) -> Dict[str, Any]:
                 progress.step(f"{sc.name} [{impl}] round {r + 1}")
             if sc.run is scenarios.numpy_sort:
                 serial.append(scenarios.numpy_sort(None, n).wall)
-        r_ = row(sc.name, n, medians(samples["stdlib"], latency),
-                 medians(samples["gothreads"], latency),
-                 {"time": sc.goal_time, "cpu": sc.goal_cpu}, latency)
+        r_ = row(sc.id, sc.name, n, samples, {"time": sc.goal_time, "cpu": sc.goal_cpu}, latency)
         if serial:
+            r_["serial_rounds"] = serial
             r_["vs_serial"] = statistics.median(serial) / r_["gothreads"]["time"]
             r_["stdlib_vs_serial"] = statistics.median(serial) / r_["stdlib"]["time"]
         rows.append(r_)
-    # Thread churn: threading.Thread against a python M.
+    # Thread churn: threading.Thread ("stdlib") against a python M ("gothreads").
     n = 5000 if quick else 10000
-    th, pm = [], []
+    churn: Dict[str, List[scenarios.Measure]] = {"stdlib": [], "gothreads": []}
     for r in range(rounds):
-        th.append(scenarios.churn_threading(n))
-        pm.append(scenarios.churn_python_m(n))
+        churn["stdlib"].append(scenarios.churn_threading(n))
+        churn["gothreads"].append(scenarios.churn_python_m(n))
         progress.step(f"thread churn round {r + 1}")
-    rows.append(row("thread create+run+exit+reap (vs threading.Thread)", n,
-                    medians(th, False), medians(pm, False), {"time": 0.7, "cpu": None}, False))
+    rows.append(row("thread_churn", "thread create+run+exit+reap", n,
+                    churn, {"time": 0.7, "cpu": None}, False))
     burst = {}
     for impl, cls in scenarios.IMPLS.items():
         burst[impl] = scenarios.burst_then_idle(cls, 64, 1.2)._asdict()
         progress.step(f"burst of 64 then idle [{impl}]")
     progress.close()
-    return {"rows": rows, "burst": burst, "quick": quick, "rounds": rounds,
-            "numpy": have_numpy,
-            "gothreads": gothreads.__version__,
-            "python": sys.version.split()[0], "implementation": platform.python_implementation(),
-            "machine": {"platform": platform.platform(), "arch": platform.machine(),
-                        "cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)),
-                        "loadavg_start": load_start, "loadavg_end": loadavg()},
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    ctx = context()
+    ctx["machine"].update(loadavg_start=load_start, loadavg_end=loadavg())
+    return {"schema_version": SCHEMA_VERSION, "kind": "table", "units": UNITS,
+            "rows": rows, "burst": burst, "quick": quick, "rounds": rounds,
+            "numpy": have_numpy, **ctx}
 
 
-def print_table(res: Dict[str, Any]) -> None:
+def wrap(text: str, width: int, indent: str = "", more: str = "  ") -> List[str]:
+    """text as lines of at most width columns; lines after the first indented by more."""
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + more,
+                         break_on_hyphens=False) or [""]
+
+
+def fmt_ratio(x: float) -> str:
+    return f"{x:.2f}" if x < 100 else f"{x:.0f}"
+
+
+def legend(width: int) -> List[str]:
+    w = min(width, 90)
+    parts = [
+        "ratio: gothreads/stdlib of the medians, lower is better; spread: the lowest and "
+        "highest ratio of one round; goal: the ratio to reach.",
+        "time: wall time per operation, or the p50 latency of a request (paced and client "
+        "loads); cpu: CPU time of the whole process per operation.",
+        "result: met (every round reaches the goal), at par (the goal lies inside the "
+        "spread) or missed (no round does).",
+        "Under each row: the medians, stdlib / gothreads.",
+    ]
+    return [line for p in parts for line in wrap(p, w)]
+
+
+def detail(r: Dict[str, Any]) -> str:
+    s, g = r["stdlib"], r["gothreads"]
+    who = "threading.Thread / a runtime thread: " if r["id"] == "thread_churn" else ""
+    parts = [f"{'p50' if r['latency'] else 'time'} {fmt_us(s['time'])} / {fmt_us(g['time'])}"]
+    if r["latency"]:
+        parts.append(f"p99 {fmt_us(s['p99'])} / {fmt_us(g['p99'])}")
+    parts.append(f"cpu {fmt_us(s['cpu'])} / {fmt_us(g['cpu'])}")
+    if "vs_serial" in r:
+        parts.append(f"throughput vs serial {r['stdlib_vs_serial']:.2f}x / {r['vs_serial']:.2f}x")
+    return who + ", ".join(parts)
+
+
+def table(res: Dict[str, Any], width: int) -> List[str]:
+    """The results as lines of at most width columns."""
     rows = res["rows"]
     m = res["machine"]
-    w = max(len(r["scenario"]) for r in rows)
-    print(f"gothreads vs concurrent.futures.ThreadPoolExecutor, CPython {res['python']}, "
-          f"medians of {res['rounds']} interleaved rounds")
-    print(f"machine: {m['usable_cpus']} usable CPUs, load average {m['loadavg_start']} at the "
-          f"start, {m['loadavg_end']} at the end (a loaded machine slows both)")
-    print(f"time: wall time per operation, or p50 latency per request (paced and client "
-          f"loads); cpu: CPU time of the whole process per operation; ratio: gothreads/stdlib, "
-          f"lower is better; goals: time, cpu.  {LEGEND}")
-    print(f"{'':<{w}}  {'-------- time --------':^30}  {'-------- cpu ---------':^30}")
-    print(f"{'scenario':<{w}}  {'stdlib':>10} {'gothreads':>10} {'ratio':>6}  "
-          f"{'stdlib':>10} {'gothreads':>10} {'ratio':>6}  {'goals':>13}  verdict")
-    for r in rows:
-        goals = " ".join("-" if g is None else f"<={g:.2f}" for g in r["goal"].values())
-        s, g, q = r["stdlib"], r["gothreads"], r["ratio"]
-        print(f"{r['scenario']:<{w}}  {fmt_us(s['time']):>10} {fmt_us(g['time']):>10} "
-              f"{q['time']:>6.2f}  {fmt_us(s['cpu']):>10} {fmt_us(g['cpu']):>10} "
-              f"{q['cpu']:>6.2f}  {goals:>13}  {r['verdict']}")
-        if "vs_serial" in r:
-            print(f"{'':<{w}}  throughput vs serial: stdlib {r['stdlib_vs_serial']:.2f}x, "
-                  f"gothreads {r['vs_serial']:.2f}x")
-        if r["latency"]:
-            print(f"{'':<{w}}  p99 latency: stdlib {fmt_us(s['p99'])}, gothreads {fmt_us(g['p99'])}")
+    out = wrap(f"gothreads vs concurrent.futures.ThreadPoolExecutor, CPython {res['python']}, "
+               f"medians of {res['rounds']} interleaved rounds", width)
+    out += wrap(f"machine: {m['usable_cpus']} usable CPUs, load average {m['loadavg_start']} "
+                f"at the start, {m['loadavg_end']} at the end (load slows both)",
+                width)
+    out += legend(width)
+    out.append("")
+
+    def cells(r: Dict[str, Any], k: str) -> List[str]:
+        g = r["goal"][k]
+        lo, hi = r["spread"][k]
+        return [fmt_ratio(r["ratio"][k]), f"{fmt_ratio(lo)}-{fmt_ratio(hi)}",
+                "-" if g is None else f"<={g:.2f}", r["verdicts"][k] or ""]
+
+    heads = ["ratio", "spread", "goal", "result"]
+    body = [(r, cells(r, "time") + cells(r, "cpu")) for r in rows]
+    cw = [max(len(heads[i % 4]), *(len(c[i]) for _, c in body)) for i in range(8)]
+    group = sum(cw[:4]) + 3
+    numbers = 1 + group + 2 + group
+    name_w = min(max(len("scenario"), *(len(r["scenario"]) for r in rows)), width - numbers)
+    stacked = name_w < 24   # too narrow for names beside the numbers: a line of their own
+    if stacked:
+        name_w = 3
+
+    def cols(c: Sequence[str]) -> str:
+        return " ".join(f"{x:>{w}}" if i < 3 else f"{x:<{w}}"
+                        for i, (x, w) in enumerate(zip(c, cw)))
+
+    def line(name: str, c: Sequence[str]) -> str:
+        return f"{name:<{name_w}} {cols(c[:4])}  {cols(c[4:])}".rstrip()
+
+    if name_w + numbers <= width:
+        out.append(f"{'':<{name_w}} {' time ':-^{group}}  {' cpu ':-^{group}}")
+        out.append(line("" if stacked else "scenario", heads + heads))
+    else:   # narrower still: time and cpu on lines of their own
+        out.append(f"{'':<6}{cols(heads)}")
+    for r, c in body:
+        if name_w + numbers > width:
+            out += wrap(r["scenario"], width)
+            out.append(f"  {'time':<4}{cols(c[:4])}".rstrip())
+            out.append(f"  {'cpu':<4}{cols(c[4:])}".rstrip())
+        elif stacked:
+            out += wrap(r["scenario"], width)
+            out.append(line("", c))
+        else:
+            names = wrap(r["scenario"], name_w)
+            out.append(line(names[0], c))
+            out += names[1:]
+        out += wrap(detail(r), width, "    ")
     if not res["numpy"]:
-        print("numpy sort: not run (numpy is not installed: pip install numpy)")
+        out += wrap("numpy sort: not run (numpy is not installed: pip install numpy)", width)
     b = res["burst"]
-    print(f"\nburst of 64 blocking tasks, then idle: OS threads before / peak / after idle; "
-          f"then {scenarios.QUIET_S:g} s more idle: wakeups of other threads, process CPU")
+    out.append("")
+    out += wrap("burst of 64 blocking tasks, then idle: OS threads before / peak / after idle;",
+                width)
+    out += wrap(f"and in {scenarios.QUIET_S:g} s more of idle: wakeups of other threads, process CPU",
+                width)
     for impl in ("stdlib", "gothreads"):
         x = b[impl]
-        print(f"  {impl:<10} {x['threads_before']:>3} / {x['threads_peak']:>3} / "
-              f"{x['threads_after_idle']:>3};  {x['quiet_wakeups']} wakeups, "
-              f"{fmt_us(x['quiet_cpu_us'] / 1e6)} CPU")
+        out += wrap(f"{impl:<10} {x['threads_before']:>3} / {x['threads_peak']:>3} / "
+                    f"{x['threads_after_idle']:>3};  {x['quiet_wakeups']} wakeups, "
+                    f"{fmt_us(x['quiet_cpu_us'] / 1e6)} CPU", width, "  ", "    ")
+    return out
+
+
+def print_table(res: Dict[str, Any], width: Optional[int] = None) -> None:
+    width = term_width() if width is None else width
+    out = table(res, width)
     st = runtime.stats()
-    print(f"\nruntime: {st['ms_created']} Ms created, {st['ms_reaped']} reaped, "
-          f"{st['ms_live']} live, {st['stacks_cached']} stacks cached")
+    out.append("")
+    out += wrap(f"runtime: {st['ms_created']} Ms (the runtime's OS threads) "
+                f"created, {st['ms_reaped']} reaped, {st['ms_live']} "
+                f"live, {st['stacks_cached']} stacks cached", width)
+    print("\n".join(out))
 
 
 # ---- --plot: burst, idle, burst, traced in a child per executor ----------------------
