@@ -45,6 +45,8 @@ UNITS = {
              "quiet_cpu_us: microseconds",
     "machine.loadavg_*": "1-minute load average",
 }
+PLOT_UNITS = {"traces.*.samples": "[seconds since start, OS threads, RSS in KiB]",
+              "traces.*.bursts": "[start, end] in seconds since start"}
 
 
 def judge(ratio: float, spread: Sequence[float], goal: Optional[float]) -> Optional[str]:
@@ -322,7 +324,11 @@ def print_table(res: Dict[str, Any], width: Optional[int] = None) -> None:
 
 # ---- --plot: burst, idle, burst, traced in a child per executor ----------------------
 
-def trace_burst(impl: str) -> None:
+def burst_width(quick: bool) -> int:
+    return 16 if quick else 64
+
+
+def trace_burst(impl: str, width: int) -> None:
     """Child side of --plot: print (t, threads, rss_kib) samples as JSON."""
     import numpy  # before the first sample: its BLAS threads are not the pool's
 
@@ -339,19 +345,19 @@ def trace_burst(impl: str) -> None:
 
     s = threading.Thread(target=sampler, daemon=True)
     s.start()
-    ex = cls(64, **kwargs)
+    ex = cls(width, **kwargs)
     phases = []
     for _ in range(2):
         time.sleep(0.5)
         b0 = time.monotonic() - t0
-        gate = threading.Barrier(65)
-        fs = [ex.submit(gate.wait, 30) for _ in range(64)]
+        gate = threading.Barrier(width + 1)
+        fs = [ex.submit(gate.wait, 30) for _ in range(width)]
         gate.wait(30)
         for f in fs:
             f.result()
         time.sleep(0.3)
         # Work that allocates and releases the GIL, as real tasks do.
-        list(ex.map(lambda _: numpy.ones(50_000).sum(), range(256)))
+        list(ex.map(lambda _: numpy.ones(50_000).sum(), range(4 * width)))
         phases.append((b0, time.monotonic() - t0))
         time.sleep(1.5)
     stop.set()
@@ -360,63 +366,85 @@ def trace_burst(impl: str) -> None:
     print(json.dumps({"samples": samples, "bursts": phases}))
 
 
-def plot(path: str) -> int:
+def plot(path: str, quick: bool = False, json_path: Optional[str] = None) -> int:
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("--plot needs matplotlib: pip install 'gothreads[plot]'", file=sys.stderr)
         return 2
+    width = burst_width(quick)
     traces = {}
     for impl in scenarios.IMPLS:
         print(f"tracing burst-idle-burst [{impl}]...", file=sys.stderr, flush=True)
         # From the directory that holds this very package, so that -m finds it and
         # not another copy (a source tree in the current directory, say).
         home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        out = subprocess.run([sys.executable, "-m", "gothreads", TRACE_FLAG, impl],
+        out = subprocess.run([sys.executable, "-m", "gothreads", TRACE_FLAG, impl, str(width)],
                              capture_output=True, text=True, check=True, timeout=120,
                              cwd=home)
         traces[impl] = json.loads(out.stdout)
-    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(8, 6))
+    ctx = context()
+    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(8, 6.4))
     for impl, tr in traces.items():
         t = [x[0] for x in tr["samples"]]
-        ax1.plot(t, [x[1] for x in tr["samples"]], label=impl)
+        line, = ax1.plot(t, [x[1] for x in tr["samples"]], label=impl)
         ax2.plot(t, [x[2] / 1024 for x in tr["samples"]], label=impl)
-    for ax in (ax1, ax2):
-        for i, (b0, b1) in enumerate(traces["gothreads"]["bursts"]):
-            ax.axvspan(b0, b1, color="0.9", label="burst" if ax is ax1 and i == 0 else None)
-        ax.set_ylim(bottom=0)
+        # Each executor's own bursts, in its own colour: the two traces do not line up.
+        for ax in (ax1, ax2):
+            for i, (b0, b1) in enumerate(tr["bursts"]):
+                ax.axvspan(b0, b1, color=line.get_color(), alpha=0.12, lw=0,
+                           label=f"{impl} bursts" if ax is ax1 and i == 0 else None)
+    ax1.set_ylim(bottom=0)
+    ax1.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    rss = [x[2] / 1024 for tr in traces.values() for x in tr["samples"]]
+    pad = max(1.0, 0.1 * (max(rss) - min(rss)))
+    ax2.set_ylim(min(rss) - pad, max(rss) + pad)   # near the data: the change is what counts
     ax1.set_ylabel("OS threads")
     ax2.set_ylabel("RSS (MiB)")
     ax2.set_xlabel("seconds")
-    ax1.set_title("burst of 64, idle, burst of 64, idle (gothreads idle_timeout=0.5 s)")
-    ax1.legend()
-    fig.tight_layout()
+    ax1.set_title(f"burst of {width}, idle, burst of {width}, idle "
+                  "(gothreads idle_timeout=0.5 s)")
+    ax1.legend(fontsize="small")
+    m = ctx["machine"]
+    fig.text(0.01, 0.01, f"gothreads {ctx['gothreads']}, {ctx['implementation']} "
+             f"{ctx['python']}, {m['arch']}, {m['usable_cpus']} usable CPUs, "
+             f"{m['platform']}, {ctx['time']}", fontsize="x-small", color="0.3")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=100)
     print(f"wrote {path}", file=sys.stderr)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"schema_version": SCHEMA_VERSION, "kind": "plot", "units": PLOT_UNITS,
+                       "quick": quick, "burst_width": width, "idle_timeout": 0.5,
+                       "traces": traces, **ctx}, f, indent=2)
+        print(f"wrote {json_path}", file=sys.stderr)
     return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [TRACE_FLAG]:
-        trace_burst(argv[1])
+        trace_burst(argv[1], int(argv[2]) if len(argv) > 2 else burst_width(False))
         return 0
     ap = argparse.ArgumentParser(prog="python -m gothreads", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="smaller runs, 3 rounds (about 30 s); ratios within the run-to-run spread of a full run")
+                    help="smaller runs, 3 rounds (about 30 s); ratios within the run-to-run "
+                         "spread of a full run.  With --plot: bursts of 16 in place of 64")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5, quick 3)")
-    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--json", metavar="FILE",
+                    help="also write the results as JSON (with --plot: the plot's data)")
     ap.add_argument("--plot", metavar="FILE.png",
                     help="only draw threads and RSS over burst-idle-burst for both executors")
     args = ap.parse_args(argv)
-    if args.plot:
-        return plot(args.plot)
     if args.rounds is not None and args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    if args.plot:
+        return plot(args.plot, args.quick, args.json)
     rounds = args.rounds or (3 if args.quick else 5)
     res = run(args.quick, rounds)
     print_table(res)

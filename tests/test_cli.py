@@ -148,16 +148,28 @@ def test_bad_arguments():
     assert p.returncode == 2
 
 
-def test_plot(tmp_path):
-    png = tmp_path / "burst.png"
-    p = run("--plot", str(png))
+def test_plot_honours_quick_and_json(tmp_path):
+    png, data = tmp_path / "burst.png", tmp_path / "burst.json"
+    p = run("--plot", str(png), "--quick", "--json", str(data))
     if importlib.util.find_spec("matplotlib") is None:
         assert p.returncode == 2
         assert "pip install 'gothreads[plot]'" in p.stderr
-        assert not png.exists()
-    else:
-        assert p.returncode == 0, p.stderr
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10000
+        assert not png.exists() and not data.exists()
+        return
+    assert p.returncode == 0, p.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10000
+    res = json.loads(data.read_text())
+    assert res["schema_version"] == 2 and res["kind"] == "plot" and res["units"]
+    assert res["quick"] is True and res["burst_width"] == 16
+    for key in ("gothreads", "python", "machine", "time"):
+        assert res[key], key
+    for impl in ("stdlib", "gothreads"):
+        tr = res["traces"][impl]
+        assert len(tr["bursts"]) == 2
+        peak = max(threads for _, threads, _ in tr["samples"])
+        # Quick: bursts of 16, not 64 (numpy's BLAS threads add a few).
+        assert 16 <= peak < 64, peak
+        assert all(rss > 0 for _, _, rss in tr["samples"])
 
 
 def test_paced_paired_measures_both_executors_at_the_pace():
