@@ -31,6 +31,9 @@ TRACE_FLAG = "--trace-burst"
 # Version of the --json layout.  1: no version field, display strings as the only names.
 # 2: "id" per row, per-round samples and ratios, spreads, three verdicts, units.
 SCHEMA_VERSION = 2
+# Measured on the 2-vCPU VM this project is developed on, loaded by other work.
+FULL_RUN_TIME = "about 2 min"
+QUICK_RUN_TIME = "about 35 s"
 WIDTH = 100   # the table's width where the terminal's is unknown
 VERDICTS = ("met", "at par", "missed")   # from best to worst
 
@@ -75,6 +78,10 @@ def verdict(per: Dict[str, Optional[str]]) -> Tuple[str, str]:
     return worst, f"{worst}: " + ", ".join(k for k, v in given.items() if v == worst)
 
 
+def fmt_duration(s: float) -> str:
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
+
+
 def term_width() -> int:
     """The terminal's width (COLUMNS first), WIDTH where there is no terminal."""
     return max(40, shutil.get_terminal_size((WIDTH, 24)).columns)
@@ -87,8 +94,16 @@ class Progress:
 
     def step(self, what: str) -> None:
         self.done += 1
-        msg = f"[{self.done}/{self.total}] {time.monotonic() - self.t0:5.1f}s {what}"
+        spent = time.monotonic() - self.t0
+        left = spent / self.done * (self.total - self.done)
+        msg = f"[{self.done}/{self.total}] {spent:5.1f}s, about {fmt_duration(left)} left: {what}"
         if self.tty:
+            # One line that fits, or the carriage return no longer overwrites it.
+            try:
+                cols = os.get_terminal_size(sys.stderr.fileno()).columns
+            except OSError:
+                cols = WIDTH
+            msg = msg[:max(10, cols - 1)]
             print(f"\r\033[K{msg}", end="", file=sys.stderr, flush=True)
         else:
             print(msg, file=sys.stderr, flush=True)
@@ -225,21 +240,21 @@ def legend(width: int) -> List[str]:
         "loads); cpu: CPU time of the whole process per operation.",
         "result: met (every round reaches the goal), at par (the goal lies inside the "
         "spread) or missed (no round does).",
-        "Under each row: the medians, stdlib / gothreads.",
+        "Under each row: the medians, stdlib / gothreads (thread churn: threading.Thread / "
+        "gothreads' own thread); vs serial: the speed-up over sorting on one thread.",
     ]
     return [line for p in parts for line in wrap(p, w)]
 
 
 def detail(r: Dict[str, Any]) -> str:
     s, g = r["stdlib"], r["gothreads"]
-    who = "threading.Thread / a runtime thread: " if r["id"] == "thread_churn" else ""
     parts = [f"{'p50' if r['latency'] else 'time'} {fmt_us(s['time'])} / {fmt_us(g['time'])}"]
     if r["latency"]:
         parts.append(f"p99 {fmt_us(s['p99'])} / {fmt_us(g['p99'])}")
     parts.append(f"cpu {fmt_us(s['cpu'])} / {fmt_us(g['cpu'])}")
     if "vs_serial" in r:
-        parts.append(f"throughput vs serial {r['stdlib_vs_serial']:.2f}x / {r['vs_serial']:.2f}x")
-    return who + ", ".join(parts)
+        parts.append(f"vs serial {r['stdlib_vs_serial']:.2f}x / {r['vs_serial']:.2f}x")
+    return ", ".join(parts)
 
 
 def table(res: Dict[str, Any], width: int) -> List[str]:
@@ -430,11 +445,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv[:1] == [TRACE_FLAG]:
         trace_burst(argv[1], int(argv[2]) if len(argv) > 2 else burst_width(False))
         return 0
-    ap = argparse.ArgumentParser(prog="python -m gothreads", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m gothreads", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"A full run takes {FULL_RUN_TIME} on a 2-core VM, --quick {QUICK_RUN_TIME}, "
+               "--plot about 15 s.")
     ap.add_argument("--quick", action="store_true",
-                    help="smaller runs, 3 rounds (about 30 s); ratios within the run-to-run "
-                         "spread of a full run.  With --plot: bursts of 16 in place of 64")
+                    help=f"smaller runs, 3 rounds ({QUICK_RUN_TIME} on a 2-core VM; a full run "
+                         f"{FULL_RUN_TIME}); ratios within the run-to-run spread of a full "
+                         "run.  With --plot: bursts of 16 in place of 64")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5, quick 3)")
     ap.add_argument("--json", metavar="FILE",
                     help="also write the results as JSON (with --plot: the plot's data)")

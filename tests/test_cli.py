@@ -34,6 +34,7 @@ def test_quick_table_and_json(tmp_path):
     steps = [line for line in p.stderr.splitlines() if line.startswith("[")]
     done, total = steps[-1][1:].split("]")[0].split("/")
     assert done == total, steps[-1]  # the progress counter ends at its total
+    assert all(" left: " in line for line in steps), steps[0]
     res = json.loads(out.read_text())
     for key in ("gothreads", "python", "machine", "time", "units"):
         assert res[key], key
@@ -135,9 +136,10 @@ def test_verdicts():
     assert verdict({"time": "met", "cpu": None}) == ("met", "met")
 
 
-def test_help_is_plain_text():
+def test_help_says_how_long():
     p = run("--help")
     assert p.returncode == 0
+    assert "2-core VM" in p.stdout and "full run takes about" in p.stdout
     assert "``" not in p.stdout and ".py" not in p.stdout
 
 
