@@ -956,6 +956,20 @@ def _flatten(x):
             yield from _flatten(y)
 
 
+def fresh_workers(prog):
+    """Programs in which gothreads may have to start a worker where the stdlib's pool
+    has one idle: workers retire (features' idle_timeout 0 or 10 ms) or leave
+    (exit_thread).  Starting a thread lets go of the GIL, so a task submitted then may
+    start before the submitter's next step, as in a stdlib pool that starts a thread
+    for it: a cancel() right after may lose, and a map's items run before its consumer
+    can leave it."""
+    feats = prog.get("features")
+    if feats and feats.get("idle_timeout") != 10.0:
+        return True
+    return "exit" in set(_flatten(prog["ops"])) or any(
+        op[0] == "map" and op[1].get("exit_at") is not None for op in prog["ops"])
+
+
 def lenient(prog):
     """Programs in which the stdlib may or may not run some task: a cancel (it races
     the task's start) of a task with effects, or shutdown(cancel_futures=True) (it races
@@ -1021,7 +1035,7 @@ def starvable(prog):
     return _blocking_bodies(prog["ops"]) + _gated_submits(prog["ops"]) > prog["workers"]
 
 
-def match(got, want, loose, more=False, strict_loose=False):
+def match(got, want, loose, more=False, strict_loose=False, fresh=False):
     """Structural equality, except: a submit from a task or callback may meet the
     program's final shutdown (RuntimeError) whenever that task may still run then; and
     in a lenient program, wait and submit observations are not compared.  A race of
@@ -1039,6 +1053,12 @@ def match(got, want, loose, more=False, strict_loose=False):
                 return True
         if got and want and got[0] == want[0] == "@pwait" and strict_loose:
             return True
+        if (got and want and got[0] == want[0] == "@pwait" and fresh and
+                got[1] == "near" and want[1] == "ok"):
+            # the pair's tasks may have needed fresh workers (fresh_workers), whose
+            # start on a crowded machine can take most of the wait; a lost wakeup
+            # still shows as a timeout
+            return True
         if (got and want and got[0] == want[0] == "@done" and strict_loose
                 and "cancelled" in (got[2], want[2])):
             # a lenient program's cancel races the task's start (allowed_extra allows
@@ -1052,7 +1072,7 @@ def match(got, want, loose, more=False, strict_loose=False):
                 return True
             if more == "spare":
                 return isinstance(got[1], list) and got[1][0] == "ok"
-        return len(got) == len(want) and all(match(a, b, loose, more, strict_loose)
+        return len(got) == len(want) and all(match(a, b, loose, more, strict_loose, fresh)
                                              for a, b in zip(got, want))
     return got == want
 
@@ -1081,6 +1101,8 @@ def allowed_extra(prog, key, values, loose):
             # after a worker left through exit_thread) and run; what it would have
             # returned is not known from those runs.
             return ["*"]
+        if key.split(" ", 1)[1] in targets and "cancelled" in values and fresh_workers(prog):
+            return ["*"]  # the cancel may have lost to a fresh worker (fresh_workers)
         if loose or key.split(" ", 1)[1] in targets:
             return ["cancelled"]
     elif key.endswith(":result"):
@@ -1119,11 +1141,13 @@ def compare(prog, stdlib_traces, trace):
         more = ("spare" if feats and feats.get("max_threads") is None else True) if feats else False
         # A pair's wait cannot starve (every worker was idle when the pair came), so
         # only a racing cancel (lenient) loosens it.
-        if "*" in allowed or any(match(got, w, waits_loose, more, loose) for w in allowed):
+        fresh = fresh_workers(prog)
+        if "*" in allowed or any(match(got, w, waits_loose, more, loose, fresh) for w in allowed):
             continue
         if key.startswith("witness ") and (got == "early" or "early" in want):
             continue  # the task ended before submit() returned: nothing was seen
-        if key.endswith(".items run after leaving") and got == "not all":
+        if key.endswith(".items run after leaving") and (got == "not all" or
+                                                           fresh_workers(prog)):
             # Which items had started when the map was left is a race; stopping the
             # rest is what the stdlib does.  Only running them all where the stdlib
             # never does (it cancelled them) is a defect.

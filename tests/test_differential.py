@@ -113,6 +113,18 @@ FOUND = {
                 ["result", 0], ["submit", [["exit"]], True], ["wait_all", [-1, -1, -1, -1]],
                 ["submit", [["sub", [["ret", 5]]], ["sleep", 20]], True],
                 ["cb", 2, [["sub", [["exit"]]]]]]},
+    # A harness rule, not a gothreads defect (make test on 3.9 and 3.11, under load):
+    # gothreads' workers had retired (idle_timeout 10 ms) where the stdlib's were idle,
+    # so the burst started fresh workers; starting a thread lets go of the GIL, and the
+    # task started before the cancel() right after its submit -- as a stdlib pool that
+    # starts a thread for a task does (30 of 30 such cancels lose there).  Such a
+    # cancel may now lose (differential.fresh_workers).
+    "cancel-after-a-fresh-worker-starts": {
+        "workers": 2, "shutdown": [False, False, False, 0],
+        "features": {"handoff": False, "max_threads": 4, "idle_timeout": 0.01},
+        "ops": [["pair", [["pwait", 1], ["ret", 2]], [["set", 1]]], ["sleep", 20],
+                ["result", 2], ["burst", [["sleep", 5], ["exit"]], [["xraise", "C"]]],
+                ["cancel", -1]]},
 }
 
 
