@@ -21,9 +21,10 @@
 #                   $(MUTANT_SEED), JSON in build/mutants.json (not part of check: about an hour)
 #   make typecheck  mypy --strict on the package and the typing test (tests/typing), for 3.9 and 3.14
 #   make dist-check the sdist, and a wheel built from it alone in a clean folder, installed
-#   make wheel-check one manylinux wheel (x86-64, $(PY)) built with zig, checked and tested
-#   make wheels     the manylinux wheels, CPython 3.9-3.14, x86-64 and aarch64, into wheelhouse/
-#                   (not part of check: about 10 minutes)
+#   make wheels     the manylinux wheels, CPython 3.9-3.14, x86-64 and aarch64, into wheelhouse/,
+#                   each checked (tools/check-wheel); caches under $(GOTHREADS_CACHE)
+#   make wheel-test the wheels built and tested as users get them: x86-64 in fresh venvs,
+#                   3.14 in the sid chroot, cp39 on glibc 2.31, aarch64 under qemu
 #   make bench      the pytest-benchmark suites against the stdlib executor (JSON in bench/results)
 #   make demo       venv + install + python -m gothreads (the main job)
 #   make check      everything CI runs
@@ -61,7 +62,8 @@ TSAN_CYCLES ?= 20000
 OUT = build/ctest
 
 .PHONY: dask-test dask-suite build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools \
-	typecheck wheel-tools sdist dist-check wheel-check wheels mutants macos-check
+	typecheck wheel-tools sdist dist-check wheels wheel-test wheel-build wheel-tests \
+	wheel-pytest wheel-qemu bullseye-root mutants macos-check
 
 build:
 	python setup.py build_ext --inplace
@@ -230,47 +232,135 @@ dist-check: sdist
 	cd $(FROMSDIST) && venv/bin/python -I -c 'import gothreads; \
 	    ex = gothreads.ThreadPoolExecutor(2); print(gothreads.__version__, ex.submit(pow, 2, 10).result())'
 
-# One manylinux wheel as make wheels builds them, checked (tag, symbols, contents) and
-# tested as a user gets it (tools/test-wheel): what check runs in place of the matrix.
-wheel-check: sdist
-	rm -rf build/wheel-check
-	tools/build-wheel $(SDIST) $(call pyexe,$(PY)) x86_64 build/wheel-check
-	$(TOOLS_PY) tools/check-wheel build/wheel-check/*.whl
-	tools/test-wheel $(call pyexe,$(PY)) build/wheel-check/*.whl
-
-# The wheels.  x86-64 with each pyenv CPython, 3.14 in the sid chroot; aarch64
-# cross-compiled with each version's arm64 headers from Debian (tools/debian-arm64):
-# bullseye has 3.9, bookworm 3.11, sid 3.13 and 3.14.  Debian ships no 3.10 or 3.12 for
-# arm64, so those two aarch64 wheels are not built here.
+# The wheels, built and tested as users get them.  Every cache (the sid chroot, the
+# bullseye chroot, the arm64 roots) is under $(GOTHREADS_CACHE), which the tools read
+# too: GOTHREADS_CACHE=$$(mktemp -d) make wheel-test is a run from nothing.
+#
+# x86-64 with each pyenv CPython, 3.14 in the sid chroot; aarch64 cross-compiled with
+# each version's arm64 headers from Debian (tools/debian-arm64): bullseye has 3.9,
+# bookworm 3.11, sid 3.13 and 3.14.  Debian ships no 3.10 or 3.12 for arm64, so those
+# two aarch64 wheels are not built.  Each wheel is stripped and tagged
+# manylinux_2_17_ARCH.manylinux2014_ARCH (tools/strip-wheel), then checked
+# (tools/check-wheel: tags, glibc symbol versions, contents) as soon as it is built;
+# wheelhouse/ gets them all, and check-wheel's table of them.
+#
+# make wheel-test builds them (if the sdist changed) and tests them, the steps in
+# parallel (WHEEL_JOBS) where they can be: the fetches (debootstrap, apt) beside the
+# builds, the aarch64 tests (qemu) beside the x86-64 ones.  Tested:
+#   - each x86-64 wheel on this machine: installed in a fresh venv of its Python with
+#     its test extra, the tests run from a copy outside the tree, no compiler on PATH
+#     (tools/test-wheel); 3.14's the same way in the sid chroot (tools/test-wheel-chroot);
+#   - cp39 x86-64 on glibc 2.31 and pip 20.3 (a Debian bullseye chroot);
+#   - each aarch64 wheel under qemu-aarch64-static with Debian's arm64 CPython of its
+#     version: installed by pip as for that interpreter, the runtime's Ms churned and an
+#     executor run (tools/test-wheel-qemu).
+# The whole suite runs against the wheels named in WHEEL_FULL (the rest of check runs it
+# against each Python's own build); the others run WHEEL_PYTEST, the tests of the
+# built extension and the runtime.
+export GOTHREADS_CACHE ?= /var/cache/gothreads
 WHEEL_PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
+ARM64 = $(GOTHREADS_CACHE)/arm64
 ARM64_SUITES = 3.9:bullseye 3.11:bookworm 3.13:sid 3.14:sid
-ARM64 = /var/cache/gothreads/arm64
-arm64inc = $(ARM64)/$(1)/usr/include/python$(2)
-wheels: sdist tools
-	rm -rf wheelhouse
-	for v in $(WHEEL_PYTHONS); do \
-	    tools/build-wheel $(SDIST) $$(tools/find-python $$v) x86_64 wheelhouse || exit 1; done
-	# (3.9's Python.h includes crypt.h, which glibc 2.17's headers in zig do not have)
-	for vs in $(ARM64_SUITES); do v=$${vs%%:*}; s=$${vs#*:}; \
-	    tools/debian-arm64 $$s $(ARM64)/$$s libpython$$v-dev libcrypt-dev || exit 1; done
-	for vs in $(filter-out 3.14:%,$(ARM64_SUITES)); do v=$${vs%%:*}; s=$${vs#*:}; \
-	    tools/build-wheel $(SDIST) $$(tools/find-python $$v) aarch64 wheelhouse \
-	        $(ARM64)/$$s/usr/include/python$$v || exit 1; done
-	rm -rf /var/cache/gothreads/sid/opt/arm64-include
-	cp -r $(ARM64)/sid/usr/include /var/cache/gothreads/sid/opt/arm64-include
-	# (Debian's pyconfig.h includes the x86-64 one from /usr/include, which zig must not
-	# search: its glibc headers are 2.17's; so both are copied to a folder of their own)
-	tools/chroot-run 3.14 'pip install -q build ziglang && python -m build -q --sdist -o /tmp/sdist . && \
-	    rm -rf /tmp/inc && mkdir -p /tmp/inc/x86_64-linux-gnu && cp -r /usr/include/python3.14 /tmp/inc/ && \
-	    cp -r /usr/include/x86_64-linux-gnu/python3.14 /tmp/inc/x86_64-linux-gnu/ && \
-	    ZIG_PYTHON=python tools/build-wheel /tmp/sdist/*.tar.gz python x86_64 wheelhouse /tmp/inc/python3.14 && \
-	    ZIG_PYTHON=python tools/build-wheel /tmp/sdist/*.tar.gz python aarch64 wheelhouse /opt/arm64-include/python3.14'
-	cp /var/cache/gothreads/sid/src/wheelhouse/*.whl wheelhouse/
-	$(TOOLS_PY) tools/strip-wheel wheelhouse/*.whl
-	$(TOOLS_PY) tools/check-wheel wheelhouse/*.whl
-	ls -l wheelhouse
+BULLSEYE = $(GOTHREADS_CACHE)/bullseye
+SIDROOT = $(GOTHREADS_CACHE)/sid
+PLATFORM_TAGS = manylinux_2_17_{arch}.manylinux2014_{arch}
+WHEEL_JOBS ?= 3
+WHEEL_FULL ?= bullseye-3.9
+WHEEL_PYTEST ?= test_package.py test_build.py test_runtime.py
+WB = build/wheels
+wsuite = $(patsubst $(1):%,%,$(filter $(1):%,$(ARM64_SUITES)))
+libffi = $(if $(filter bullseye,$(1)),libffi7,libffi8)
+# Headers to build with, and a CPython to run under qemu (its own libraries and no more).
+arm64pkgs = libpython$(1)-dev libcrypt-dev python$(1)-minimal libpython$(1)-minimal \
+    libpython$(1)-stdlib libc6 libcrypt1 zlib1g libexpat1 $(call libffi,$(2))
+wpytest = $(if $(filter $(1),$(WHEEL_FULL)),,$(WHEEL_PYTEST))
+# $(1): the folder build-wheel wrote to: strip, tag, check, and add to wheelhouse.
+define finish_wheel
+	$(TOOLS_PY) tools/strip-wheel --platform '$(PLATFORM_TAGS)' $(1)/*.whl
+	$(TOOLS_PY) tools/check-wheel $(1)/*.whl
+endef
 
-check: tools test dask-test conformance ctest sanitize cross-test macos-check typecheck dist-check wheel-check
+wheels: sdist tools wheel-tools
+	$(MAKE) --no-print-directory -j$(WHEEL_JOBS) wheel-build
+
+wheel-test: sdist tools wheel-tools
+	$(MAKE) --no-print-directory -j$(WHEEL_JOBS) wheel-build wheel-tests
+
+# The wheels are rebuilt when the sdist is newer than they are (each run of sdist).
+wheel-build: $(WB)/x86_64.ok $(WB)/aarch64.ok $(WB)/chroot.ok
+	rm -rf wheelhouse && mkdir -p wheelhouse
+	cp $(WB)/*/*.whl wheelhouse/
+	@echo "wheelhouse:" && $(TOOLS_PY) tools/check-wheel wheelhouse/*.whl
+
+$(WB)/x86_64.ok: $(addprefix $(WB)/x86_64-,$(addsuffix .ok,$(WHEEL_PYTHONS)))
+	touch $@
+$(WB)/aarch64.ok: $(foreach vs,$(filter-out 3.14:%,$(ARM64_SUITES)),$(WB)/aarch64-$(firstword $(subst :, ,$(vs))).ok)
+	touch $@
+
+$(WB)/x86_64-%.ok: $(SDIST)
+	rm -rf $(WB)/x86_64-$* && mkdir -p $(WB)/x86_64-$*
+	tools/build-wheel $(SDIST) $(call pyexe,$*) x86_64 $(WB)/x86_64-$*
+	$(call finish_wheel,$(WB)/x86_64-$*)
+	touch $@
+
+# (3.9's Python.h includes crypt.h, which glibc 2.17's headers in zig do not have)
+$(WB)/aarch64-%.ok: $(SDIST) | arm64-root-%
+	rm -rf $(WB)/aarch64-$* && mkdir -p $(WB)/aarch64-$*
+	tools/build-wheel $(SDIST) $(call pyexe,$*) aarch64 $(WB)/aarch64-$* \
+	    $(ARM64)/$(call wsuite,$*)/usr/include/python$*
+	$(call finish_wheel,$(WB)/aarch64-$*)
+	touch $@
+
+# The roots, in $(GOTHREADS_CACHE) (network: beside the builds).  Each run asks; the
+# tools fetch only what the cache lacks.  The arm64 root of version $*'s suite:
+arm64-root-%:
+	tools/debian-arm64 $(call wsuite,$*) $(ARM64)/$(call wsuite,$*) $(call arm64pkgs,$*,$(call wsuite,$*))
+
+bullseye-root:
+	tools/debian-chroot bullseye $(BULLSEYE) python3.9,python3.9-venv,ca-certificates
+
+# 3.14, both machines, in the sid chroot: the sdist and the arm64 headers go in.
+# (Debian's pyconfig.h includes the x86-64 one from /usr/include, which zig must not
+# search: its glibc headers are 2.17's; so both are copied to a folder of their own)
+$(WB)/chroot.ok: $(SDIST) | arm64-root-3.14
+	rm -rf $(WB)/chroot $(WB)/chroot-in && mkdir -p $(WB)/chroot-in
+	cp $(SDIST) $(WB)/chroot-in/
+	cp -r $(ARM64)/sid/usr/include $(WB)/chroot-in/include
+	GOTHREADS_CHROOT_IN=$(WB)/chroot-in GOTHREADS_CHROOT_OUT=$(WB)/chroot GOTHREADS_CHROOT_PIP=ziglang \
+	tools/chroot-run 3.14 'inc=$$(mktemp -d) && mkdir -p $$inc/x86_64-linux-gnu && \
+	    cp -r /usr/include/python3.14 $$inc/ && cp -r /usr/include/x86_64-linux-gnu/python3.14 $$inc/x86_64-linux-gnu/ && \
+	    ZIG_PYTHON=python tools/build-wheel $$IN/*.tar.gz python x86_64 $$OUT $$inc/python3.14 && \
+	    ZIG_PYTHON=python tools/build-wheel $$IN/*.tar.gz python aarch64 $$OUT $$IN/include/python3.14'
+	$(call finish_wheel,$(WB)/chroot)
+	touch $@
+
+# The pytest runs one after another (they time threads); qemu's beside them.
+whl = $(wildcard $(WB)/$(1)/*.whl)
+wheel-tests: wheel-pytest wheel-qemu
+
+wheel-pytest: $(WB)/x86_64.ok $(WB)/chroot.ok | bullseye-root
+	$(MAKE) --no-print-directory -j1 $(addprefix wheel-pytest-x86_64-,$(WHEEL_PYTHONS)) \
+	    wheel-pytest-sid-3.14 wheel-pytest-bullseye-3.9
+
+wheel-pytest-x86_64-%:
+	@echo "== wheel test: $* x86-64, this machine"
+	tools/test-wheel $(call pyexe,$*) $(WB)/x86_64-$*/*.whl $(call wpytest,x86_64-$*)
+
+wheel-pytest-sid-3.14:
+	@echo "== wheel test: cp314 x86-64, the sid chroot"
+	tools/test-wheel-chroot $(SIDROOT) python3.14 $(WB)/chroot/*x86_64.whl $(call wpytest,sid-3.14)
+
+wheel-pytest-bullseye-3.9:
+	@echo "== wheel test: cp39 x86-64, glibc 2.31 and pip 20.3 (the bullseye chroot)"
+	tools/test-wheel-chroot $(BULLSEYE) python3.9 $(WB)/x86_64-3.9/*.whl $(call wpytest,bullseye-3.9)
+
+wheel-qemu: $(WB)/aarch64.ok $(WB)/chroot.ok
+	for vs in $(ARM64_SUITES); do v=$${vs%%:*}; s=$${vs#*:}; \
+	    w=$$(ls $(WB)/aarch64-$$v/*.whl $(WB)/chroot/*cp$$(echo $$v | tr -d .)-*aarch64.whl 2>/dev/null | head -1); \
+	    echo "== wheel test: $$(basename $$w), qemu-aarch64 with $$s's python$$v"; \
+	    PIP_PYTHON=$(abspath $(TOOLS_PY)) tools/test-wheel-qemu $(ARM64)/$$s $$v $$w || exit 1; done
+
+check: tools test dask-test conformance ctest sanitize cross-test macos-check typecheck dist-check wheel-test
 
 clean:
 	rm -rf build dist wheelhouse .venv bench/results gothreads/*.so gothreads/_runtime.c gothreads/_pool.c *.egg-info
