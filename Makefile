@@ -254,9 +254,9 @@ dist-check: sdist
 #   - each aarch64 wheel under qemu-aarch64-static with Debian's arm64 CPython of its
 #     version: installed by pip as for that interpreter, the runtime's Ms churned and an
 #     executor run (tools/test-wheel-qemu).
-# The whole suite runs against the wheels named in WHEEL_FULL (the rest of check runs it
-# against each Python's own build); the others run WHEEL_PYTEST, the tests of the
-# built extension and the runtime.
+# They run WHEEL_PYTEST, the tests of the built extension and the runtime (the rest of
+# check runs the whole suite against each Python's own build); the whole suite, against
+# the wheels named in WHEEL_FULL (e.g. WHEEL_FULL="bullseye-3.9 x86_64-3.13 sid-3.14").
 export GOTHREADS_CACHE ?= /var/cache/gothreads
 WHEEL_PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
 ARM64 = $(GOTHREADS_CACHE)/arm64
@@ -265,7 +265,7 @@ BULLSEYE = $(GOTHREADS_CACHE)/bullseye
 SIDROOT = $(GOTHREADS_CACHE)/sid
 PLATFORM_TAGS = manylinux_2_17_{arch}.manylinux2014_{arch}
 WHEEL_JOBS ?= 3
-WHEEL_FULL ?= bullseye-3.9
+WHEEL_FULL ?=
 WHEEL_PYTEST ?= test_package.py test_build.py test_runtime.py
 WB = build/wheels
 wsuite = $(patsubst $(1):%,%,$(filter $(1):%,$(ARM64_SUITES)))
