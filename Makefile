@@ -63,7 +63,7 @@ OUT = build/ctest
 
 .PHONY: dask-test dask-suite build debug test conformance ctest sanitize cross-test fuzz bench demo check check-next clean tools \
 	typecheck wheel-tools sdist dist-check wheels wheel-test wheel-build wheel-tests \
-	wheel-pytest wheel-qemu bullseye-root mutants macos-check
+	wheel-pytest wheel-qemu arm64-roots sid-root bullseye-root mutants macos-check
 
 build:
 	python setup.py build_ext --inplace
@@ -264,7 +264,7 @@ ARM64_SUITES = 3.9:bullseye 3.11:bookworm 3.13:sid 3.14:sid
 BULLSEYE = $(GOTHREADS_CACHE)/bullseye
 SIDROOT = $(GOTHREADS_CACHE)/sid
 PLATFORM_TAGS = manylinux_2_17_{arch}.manylinux2014_{arch}
-WHEEL_JOBS ?= 3
+WHEEL_JOBS ?= 4
 WHEEL_FULL ?=
 WHEEL_PYTEST ?= test_package.py test_build.py test_runtime.py
 WB = build/wheels
@@ -284,10 +284,11 @@ wheels: sdist tools wheel-tools
 	$(MAKE) --no-print-directory -j$(WHEEL_JOBS) wheel-build
 
 wheel-test: sdist tools wheel-tools
-	$(MAKE) --no-print-directory -j$(WHEEL_JOBS) wheel-build wheel-tests
+	$(MAKE) --no-print-directory -j$(WHEEL_JOBS) wheel-build bullseye-root wheel-tests
 
-# The wheels are rebuilt when the sdist is newer than they are (each run of sdist).
-wheel-build: $(WB)/x86_64.ok $(WB)/aarch64.ok $(WB)/chroot.ok
+# The wheels are rebuilt when the sdist is newer than they are (each run of sdist).  The
+# fetches are named first, so that they start at once, beside the first builds.
+wheel-build: arm64-roots sid-root $(WB)/x86_64.ok $(WB)/aarch64.ok $(WB)/chroot.ok
 	rm -rf wheelhouse && mkdir -p wheelhouse
 	cp $(WB)/*/*.whl wheelhouse/
 	@echo "wheelhouse:" && $(TOOLS_PY) tools/check-wheel wheelhouse/*.whl
@@ -304,7 +305,7 @@ $(WB)/x86_64-%.ok: $(SDIST)
 	touch $@
 
 # (3.9's Python.h includes crypt.h, which glibc 2.17's headers in zig do not have)
-$(WB)/aarch64-%.ok: $(SDIST) | arm64-root-%
+$(WB)/aarch64-%.ok: $(SDIST) | arm64-roots
 	rm -rf $(WB)/aarch64-$* && mkdir -p $(WB)/aarch64-$*
 	tools/build-wheel $(SDIST) $(call pyexe,$*) aarch64 $(WB)/aarch64-$* \
 	    $(ARM64)/$(call wsuite,$*)/usr/include/python$*
@@ -312,9 +313,14 @@ $(WB)/aarch64-%.ok: $(SDIST) | arm64-root-%
 	touch $@
 
 # The roots, in $(GOTHREADS_CACHE) (network: beside the builds).  Each run asks; the
-# tools fetch only what the cache lacks.  The arm64 root of version $*'s suite:
-arm64-root-%:
-	tools/debian-arm64 $(call wsuite,$*) $(ARM64)/$(call wsuite,$*) $(call arm64pkgs,$*,$(call wsuite,$*))
+# tools fetch only what the cache lacks.  The arm64 root of each version's suite:
+arm64-roots:
+	$(foreach vs,$(ARM64_SUITES),tools/debian-arm64 $(call wsuite,$(firstword $(subst :, ,$(vs)))) \
+	    $(ARM64)/$(lastword $(subst :, ,$(vs))) \
+	    $(call arm64pkgs,$(firstword $(subst :, ,$(vs))),$(lastword $(subst :, ,$(vs)))) &&) true
+
+sid-root:
+	tools/chroot-run 3.14 true
 
 bullseye-root:
 	tools/debian-chroot bullseye $(BULLSEYE) python3.9,python3.9-venv,ca-certificates
@@ -322,7 +328,7 @@ bullseye-root:
 # 3.14, both machines, in the sid chroot: the sdist and the arm64 headers go in.
 # (Debian's pyconfig.h includes the x86-64 one from /usr/include, which zig must not
 # search: its glibc headers are 2.17's; so both are copied to a folder of their own)
-$(WB)/chroot.ok: $(SDIST) | arm64-root-3.14
+$(WB)/chroot.ok: $(SDIST) | arm64-roots sid-root
 	rm -rf $(WB)/chroot $(WB)/chroot-in && mkdir -p $(WB)/chroot-in
 	cp $(SDIST) $(WB)/chroot-in/
 	cp -r $(ARM64)/sid/usr/include $(WB)/chroot-in/include
