@@ -322,8 +322,9 @@ arm64-roots:
 sid-root:
 	tools/chroot-run 3.14 true
 
+# (debootstrap does not resolve python3.9-venv's python3.9-distutils, a virtual package)
 bullseye-root:
-	tools/debian-chroot bullseye $(BULLSEYE) python3.9,python3.9-venv,ca-certificates
+	tools/debian-chroot bullseye $(BULLSEYE) python3.9,python3.9-venv,python3-distutils,python3-lib2to3,ca-certificates
 
 # 3.14, both machines, in the sid chroot: the sdist and the arm64 headers go in.
 # (Debian's pyconfig.h includes the x86-64 one from /usr/include, which zig must not
