@@ -345,7 +345,7 @@ $(WB)/chroot.ok: $(SDIST) | arm64-roots sid-root
 whl = $(wildcard $(WB)/$(1)/*.whl)
 wheel-tests: wheel-pytest wheel-qemu
 
-wheel-pytest: $(WB)/x86_64.ok $(WB)/chroot.ok | bullseye-root
+wheel-pytest: $(WB)/x86_64.ok $(WB)/chroot.ok
 	$(MAKE) --no-print-directory -j1 $(addprefix wheel-pytest-x86_64-,$(WHEEL_PYTHONS)) \
 	    wheel-pytest-sid-3.14 wheel-pytest-bullseye-3.9
 
@@ -357,7 +357,8 @@ wheel-pytest-sid-3.14:
 	@echo "== wheel test: cp314 x86-64, the sid chroot"
 	tools/test-wheel-chroot $(SIDROOT) python3.14 $(WB)/chroot/*x86_64.whl $(call wpytest,sid-3.14)
 
-wheel-pytest-bullseye-3.9:
+# (wheel-test starts bullseye-root early; here it waits for that run's lock, if need be)
+wheel-pytest-bullseye-3.9: | bullseye-root
 	@echo "== wheel test: cp39 x86-64, glibc 2.31 and pip 20.3 (the bullseye chroot)"
 	tools/test-wheel-chroot $(BULLSEYE) python3.9 $(WB)/x86_64-3.9/*.whl $(call wpytest,bullseye-3.9)
 
