@@ -280,8 +280,11 @@ def table(res: Dict[str, Any], width: int) -> List[str]:
     cw = [max(len(heads[i % 4]), *(len(c[i]) for _, c in body)) for i in range(8)]
     group = sum(cw[:4]) + 3
     numbers = 1 + group + 2 + group
-    name_w = min(max(len("scenario"), *(len(r["scenario"]) for r in rows)), width - numbers)
-    stacked = name_w < 24   # too narrow for names beside the numbers: a line of their own
+    longest = max(len("scenario"), *(len(r["scenario"]) for r in rows))
+    name_w = min(longest, width - numbers)
+    # A name that does not fit beside its numbers gets a line of its own (never wrapped
+    # beside them: wide spreads on a loaded machine made the columns wider).
+    stacked = name_w < longest
     if stacked:
         name_w = 3
 
