@@ -193,7 +193,7 @@ def main(argv=None):
     ap.add_argument("--harness", default=os.path.join(ROOT, "tests", "differential.py"),
                     help="the differential harness to run (default: this checkout's)")
     ap.add_argument("--kind", dest="kinds", action="append", choices=KINDS,
-                    help="kinds to fuzz, in order (default: futures, then maps)")
+                    help="kinds to fuzz, in order (default: futures, maps, features)")
     ap.add_argument("--json", metavar="FILE", help="write the results here")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--sanity", type=int, default=10,
