@@ -23,6 +23,15 @@ except ImportError:
                 allow_module_level=True)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def offload_thread_started():
+    """distributed keeps one process-wide offload thread ("Dask-Offload"), started on
+    first use and never shut down; started here, before any test, it is part of what
+    the runtime balance check (conftest.py) sees before each test, not a leak."""
+    from distributed import utils
+    utils._offload_executor.submit(int).result(timeout=30)
+
+
 def cluster_run(mode):
     p = subprocess.run([sys.executable, os.path.join(HERE, "dask_cluster.py"), mode],
                        capture_output=True, text=True, timeout=240, cwd=HERE)
