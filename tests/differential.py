@@ -1129,6 +1129,7 @@ def compare(prog, stdlib_traces, trace):
     """The keys where `trace` shows what no stdlib trace (nor rule) allows:
     [(key, gothreads' value, the stdlib's values)]."""
     diffs = []
+    fresh = fresh_workers(prog)
     for key in sorted(set(trace) | set().union(*stdlib_traces)):
         # a map's items wait on the map's own events: no cancel of a task touches them
         loose = lenient(prog) and ":map" not in key
@@ -1147,15 +1148,13 @@ def compare(prog, stdlib_traces, trace):
         more = ("spare" if feats and feats.get("max_threads") is None else True) if feats else False
         # A pair's wait cannot starve (every worker was idle when the pair came), so
         # only a racing cancel (lenient) loosens it.
-        fresh = fresh_workers(prog)
         if "*" in allowed or any(match(got, w, waits_loose, more, loose, fresh) for w in allowed):
             continue
         if key.startswith("witness ") and (got == "early" or "early" in want):
             continue  # the task ended before submit() returned: nothing was seen
         if key.endswith(".left early: items run") and (got == "not all" or retiring(prog)):
             continue  # (as below; a map of 8 items of 1 ms outlasts a thread's start)
-        if key.endswith(".items run after leaving") and (got == "not all" or
-                                                           fresh_workers(prog)):
+        if key.endswith(".items run after leaving") and (got == "not all" or fresh):
             # Which items had started when the map was left is a race; stopping the
             # rest is what the stdlib does.  Only running them all where the stdlib
             # never does (it cancelled them) is a defect.
