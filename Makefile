@@ -55,7 +55,7 @@ ASM_SRC = $(ASM_SRC_linux_$(ARCH))
 ifeq ($(ARCH),aarch64)
 RAW_CFLAGS += -mno-outline-atomics
 endif
-CTEST = tests/c/test_runtime.c
+CTEST = tests/c/test_runtime.c tests/c/test_adapt.c
 CYCLES ?= 100000
 QEMU_CYCLES ?= 4000
 TSAN_CYCLES ?= 20000

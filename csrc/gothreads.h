@@ -121,6 +121,53 @@ int gt_spin_hot(int woke, long queued, long busy);
 void gt_spin_result_returned(void);
 int gt_note_park(gt_note *n, int64_t timeout_ns, int (*gil_free)(void *));
 
+/* Adaptive concurrency (adapt.c): how many tasks a pool created with adaptive=True
+ * runs at once.  The pool reports each task (gt_adapt_task: when it ended, its wall
+ * and thread CPU time, whether work was queued behind it) and ticks the controller
+ * every GT_ADAPT_TICK_NS; gt_adapt_tick returns the limit.  The caller serializes the
+ * calls (the pool holds the GIL) and passes the time (gt_mono_ns), so a test can
+ * drive it with a simulated clock. */
+#define GT_ADAPT_TICK_NS (50 * 1000 * 1000LL)
+
+enum gt_adapt_reason {
+    GT_ADAPT_START, GT_ADAPT_PROBE_UP, GT_ADAPT_PROBE_DOWN, GT_ADAPT_UP_PAID,
+    GT_ADAPT_UP_REFUSED, GT_ADAPT_DOWN_FREE, GT_ADAPT_DOWN_REFUSED, GT_ADAPT_APP_LIMITED,
+    GT_ADAPT_GIL_BOUND, GT_ADAPT_CPU_BOUND, GT_ADAPT_HOLDING, GT_ADAPT_SHIFTED,
+    GT_ADAPT_STARVED, GT_ADAPT_CEILING,
+};
+
+typedef struct gt_adapt {
+    long limit;            /* the answer: tasks the pool runs at once */
+    long ceiling;          /* max_workers */
+    int ncpu;
+    int reason;            /* why the limit is what it is (gt_adapt_reason) */
+    double x;              /* the last window's throughput, tasks per second */
+    double cores;          /* the last window's task CPU time per second */
+    uint64_t changes, windows, tasks;
+    int64_t mean_wall_ns;  /* a task's wall time, smoothed */
+    /* the controller's own */
+    int64_t last_progress_ns;
+    int64_t win_start_ns;
+    long win_tasks, win_saturated;
+    int64_t win_cpu_ns, win_wall_ns;
+    double base_x;         /* throughput at base_limit, the window before a probe */
+    long base_limit;
+    int probe;             /* the window measures a probe: +1 up, -1 down, 0 none */
+    int up_next;           /* the next probe after a wait goes up */
+    int streak;            /* probes kept in a row: each goes further */
+    int hold, backoff;     /* windows to wait before the next probe; its doubling */
+} gt_adapt;
+
+void gt_adapt_init(gt_adapt *a, long initial, long ceiling, int ncpu, int64_t now);
+void gt_adapt_set_ceiling(gt_adapt *a, long ceiling, int64_t now);
+void gt_adapt_task(gt_adapt *a, int64_t end_ns, int64_t wall_ns, int64_t cpu_ns, int saturated);
+long gt_adapt_tick(gt_adapt *a, int64_t now, long queued, long busy);
+const char *gt_adapt_reason(int reason);
+/* The calling thread's CPU time (the OS layer's thread clock). */
+int64_t gt_thread_cpu_ns(void);
+/* Usable CPUs (affinity, cpuset), as the spin policy counts them. */
+int gt_ncpus(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -164,6 +164,8 @@ long gt_os_thread_preemptions(void);
 void gt_os_setname(const char *name);
 /* The CPUs this process may run on (its affinity), at least 1. */
 int gt_os_ncpus(void);
+/* The CPU time the calling thread has used, in nanoseconds (0 where unknown). */
+int64_t gt_os_thread_cpu_ns(void);
 /* Sleep while *addr == val, at most timeout_ns (< 0: no limit), in the kernel; may
  * return early for any reason (the caller looks again).  Private to the process. */
 void gt_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);

@@ -2,7 +2,7 @@
 # (which takes these `NAME = files` lines as they are: keep them that simple).
 #
 # The runtime, portable C: no OS call outside the OS file (runtime.h's OS layer).
-CORE_SRC = csrc/runtime.c csrc/stack.c csrc/template.c csrc/note.c csrc/spin.c csrc/churn.c
+CORE_SRC = csrc/runtime.c csrc/stack.c csrc/template.c csrc/note.c csrc/spin.c csrc/adapt.c csrc/churn.c
 # What runs on a raw M: built with flags of its own (no stack protector, never sanitized).
 RAW_SRC = csrc/m_raw.c csrc/freem.c
 # The OS layer, per sys.platform / uname -s.

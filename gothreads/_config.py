@@ -40,6 +40,14 @@ class PoolConfig(NamedTuple):
     join_at_exit: bool
     handoff_on_wait: bool
     max_threads: Optional[int]      # None: the pool's default ceiling
+    adaptive: bool = False          # the pool picks how many tasks run (csrc/adapt.c)
+    adaptive_start: int = 0         # the limit it starts from (adaptive)
+    max_pending: Optional[int] = None       # queued tasks that make submit() wait
+    pending_timeout: Optional[float] = None  # how long it waits (None: no limit)
+
+
+# max_workers=None with adaptive=True: the ceiling under which the controller picks.
+ADAPTIVE_MAX_WORKERS = 256
 
 
 def default_max_workers() -> int:
@@ -51,12 +59,13 @@ def default_max_workers() -> int:
 def make_config(max_workers: Any, prefix: str, initializer: Any, initargs: Any, *,
                 min_workers: Any, idle_timeout: Any, stack_size: Any,
                 propagate_context: Any, join_at_exit: Any, handoff_on_wait: Any,
-                max_threads: Any) -> PoolConfig:
+                max_threads: Any, adaptive: Any = False, max_pending: Any = None,
+                pending_timeout: Any = None) -> PoolConfig:
     """The constructor's arguments, checked; ``prefix`` is the final thread name
     prefix."""
     # The stdlib's checks, in its order and with its messages.
     if max_workers is None:
-        max_workers = default_max_workers()
+        max_workers = ADAPTIVE_MAX_WORKERS if adaptive is True else default_max_workers()
     if max_workers != max_workers:
         # The stdlib accepts NaN and then never runs a task.
         raise ValueError("max_workers must be a number, not NaN")
@@ -72,11 +81,18 @@ def make_config(max_workers: Any, prefix: str, initializer: Any, initargs: Any, 
     join_at_exit = _check_bool(join_at_exit, "join_at_exit")
     handoff_on_wait = _check_bool(handoff_on_wait, "handoff_on_wait")
     _check_max_threads(max_threads, max_workers)
+    adaptive = _check_bool(adaptive, "adaptive")
+    max_pending = _check_max_pending(max_pending)
+    pending_timeout = _check_pending_timeout(pending_timeout)
+    # The controller starts where the stdlib's default would be.
+    start = min(default_max_workers(), max_workers) if adaptive else 0
     return PoolConfig(
         max_workers=max_workers, min_workers=min_workers, idle_timeout=idle_timeout,
         stack_size=stack_size, prefix=prefix, initializer=initializer, initargs=initargs,
         propagate_context=propagate_context, join_at_exit=join_at_exit,
-        handoff_on_wait=handoff_on_wait, max_threads=max_threads)
+        handoff_on_wait=handoff_on_wait, max_threads=max_threads, adaptive=adaptive,
+        adaptive_start=math.ceil(start), max_pending=max_pending,
+        pending_timeout=pending_timeout)
 
 
 def with_limits(config: PoolConfig, max_workers: Any = None,
@@ -115,6 +131,28 @@ def _check_max_threads(max_threads: object, max_workers: Any) -> None:
         raise TypeError(f"max_threads must be an int or None, not {type(max_threads).__name__}")
     if max_threads < max_workers:
         raise ValueError("max_threads must not be less than max_workers")
+
+
+def _check_max_pending(max_pending: object) -> Optional[int]:
+    if max_pending is None:
+        return None
+    if isinstance(max_pending, bool) or not isinstance(max_pending, int):
+        raise TypeError(f"max_pending must be an int or None, not {type(max_pending).__name__}")
+    if max_pending < 1:
+        raise ValueError("max_pending must be 1 or greater, or None")
+    return max_pending
+
+
+def _check_pending_timeout(timeout: Any) -> Optional[float]:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"pending_timeout must be a number or None, not {type(timeout).__name__}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError("pending_timeout must be 0 or greater, or None")
+    if math.isinf(timeout) or timeout > threading.TIMEOUT_MAX:
+        return None
+    return float(timeout)
 
 
 def _check_idle_timeout(idle_timeout: Any) -> Optional[float]:

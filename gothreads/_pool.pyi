@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 from typing_extensions import ParamSpec
 
 from gothreads._config import PoolConfig
+from gothreads._runtime import Adapt
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -63,6 +64,9 @@ class Pool:
     threads_exited: int
     idle_timeout: Optional[float]
     config: PoolConfig
+    ceiling: int
+    adapt: Optional[Adapt]
+    max_pending: int
     def __init__(self, config: PoolConfig, future_type: Callable[[], FutureCore],
                  worker_type: Callable[[Slot], Any]) -> None: ...
     def put(self, item: Tuple[Any, Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]) -> None: ...
@@ -77,6 +81,8 @@ class Pool:
     def counts(self) -> Tuple[int, int, int, int, int, int, int, int]: ...
     def snapshot(self) -> List[Any]: ...
     def after_fork_child(self) -> None: ...
+    def adapt_loop(self, gen: int) -> None: ...
+    def ticker_thread(self) -> Optional[threading.Thread]: ...
 
 class MapBatch:
     n: int

@@ -55,17 +55,23 @@ has found Python code (or a collection, or another thread) inside a section.
 import collections
 import contextvars
 import math
+import queue
 import threading
+import time
 from concurrent.futures import _base
 from concurrent.futures.thread import BrokenThreadPool
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
+cdef extern from "<limits.h>":
+    const long LONG_MAX
+
+from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport int64_t
 
 from gothreads import _runtime
-from gothreads._runtime cimport Note, spin_hot
+from gothreads._runtime cimport Adapt, Note, mono_ns, spin_hot, thread_cpu_ns
 
 cdef object _PENDING = _base.PENDING
 cdef object _RUNNING = _base.RUNNING
@@ -78,6 +84,9 @@ cdef object _deque = collections.deque
 cdef object _copy_context = contextvars.copy_context
 cdef object _reap = _runtime.reap
 cdef object _Lock = threading.Lock
+cdef object _Full = queue.Full
+cdef object _Thread = threading.Thread
+cdef object _monotonic = time.monotonic
 
 # Set by the executor's at-exit hook: after it, submit fails, as in the stdlib.
 cdef bint _exiting = False
@@ -320,6 +329,7 @@ cdef class Slot:
     cdef bint waking               # claimed, has not yet taken its next task
     cdef readonly bint busy        # running a task (counted in pool.busy unless seceded)
     cdef readonly bint seceded     # in a blocking region: counted in pool.seceded instead
+    cdef unsigned long ident       # its thread's identifier, once it runs
     cdef object first              # the item this worker was started for
     cdef object batch              # the MapBatch whose item it runs, or None
 
@@ -356,7 +366,16 @@ cdef class Pool:
     cdef list idle                   # Slots, the most recently idle last
     cdef dict workers                # index -> Slot, for every live or starting worker
     cdef readonly object max_workers
-    cdef readonly Py_ssize_t cap     # at most this many workers (max_workers, rounded up)
+    cdef readonly Py_ssize_t ceiling # max_workers, rounded up
+    cdef readonly Py_ssize_t cap     # at most this many workers: the ceiling, or the
+                                     # adaptive controller's limit under it
+    cdef readonly Adapt adapt        # the controller (adaptive=True), or None
+    cdef object ticker               # the controller's thread, or None
+    cdef Note tick_note              # where it waits between ticks
+    cdef bint ticker_parked          # it waits until woken: the pool was idle
+    cdef readonly Py_ssize_t max_pending  # queued tasks that make submit() wait; -1: none
+    cdef object pending_timeout      # how long submit() waits for room (None: no limit)
+    cdef object room_waiters         # deque of Locks: submitters waiting for room
     cdef readonly Py_ssize_t max_threads  # at most this many threads, seceded ones included
     cdef readonly bint handoff_on_wait
     cdef readonly Py_ssize_t min_workers
@@ -388,6 +407,13 @@ cdef class Pool:
         self.idle = []
         self.workers = {}
         self._set_limits(config)
+        if config.adaptive:
+            self.adapt = Adapt(config.adaptive_start, self.ceiling)
+            self.cap = self.adapt.limit
+            self.tick_note = Note()
+        self.max_pending = -1 if config.max_pending is None else config.max_pending
+        self.pending_timeout = config.pending_timeout
+        self.room_waiters = _deque()
         self.handoff_on_wait = config.handoff_on_wait
         self.idle_timeout = config.idle_timeout
         self.idle_ns = -1 if config.idle_timeout is None else <int64_t>(config.idle_timeout * 1e9)
@@ -413,12 +439,17 @@ cdef class Pool:
             cap = PY_SSIZE_T_MAX
         else:
             cap = math.ceil(max_workers)
-        self.cap = min(cap, PY_SSIZE_T_MAX)
+        self.ceiling = min(cap, PY_SSIZE_T_MAX)
+        if self.adapt is not None:
+            self.adapt.set_ceiling(min(self.ceiling, <Py_ssize_t>LONG_MAX))
+            self.cap = self.adapt.limit
+        else:
+            self.cap = self.ceiling
         self.min_workers = config.min_workers
         # The configuration checks an explicit ceiling against max_workers; the
         # default one follows max_workers.
         # (a ceiling beyond what a Py_ssize_t holds is no ceiling, as for max_workers)
-        self.max_threads = (max(self.cap, DEFAULT_MAX_THREADS) if max_threads is None
+        self.max_threads = (max(self.ceiling, DEFAULT_MAX_THREADS) if max_threads is None
                             else min(max_threads, PY_SSIZE_T_MAX))
         return 0
 
@@ -435,6 +466,8 @@ cdef class Pool:
 
     cdef submit(self, fn, tuple args, dict kwargs):
         f = self.future_type()
+        if self.max_pending >= 0:
+            self._wait_for_room()
         self.put(self.item(f, fn, args, kwargs))
         return f
 
@@ -471,6 +504,8 @@ cdef class Pool:
             new.first = item
             _end()
             self._start(new, True)
+            if self.adapt is not None:
+                self._kick_ticker()
             return
         self.queue.append(item)
         woke = self._wake_for_queue()
@@ -481,6 +516,142 @@ cdef class Pool:
         _end()
         if new is not None:
             _unlink(new)  # made for nothing
+        if self.adapt is not None:
+            self._kick_ticker()
+
+    # -- a bounded queue (max_pending) ---------------------------------------------------
+    #
+    # submit() waits while max_pending tasks are queued, in order of arrival: a waiter
+    # sleeps on a Lock of its own, which a worker releases when it takes a queued task
+    # and there is room (_room_made).  Shutdown and a broken pool release every waiter,
+    # and put() then raises as usual.  A task of this pool never waits: were every
+    # worker waiting in submit() for room only workers make, the pool would deadlock.
+    # Its submissions go over the bound instead, which the tasks that make them bound
+    # (Java's CallerRuns would run the task on the caller, nested in the task and its
+    # locks; a blocking region would start a thread per waiting task).
+
+    cdef int _wait_for_room(self) except -1:
+        cdef bint granted = False
+        if len(self.queue) < self.max_pending and not self.room_waiters:
+            return 0
+        if self._on_worker():
+            return 0
+        deadline = None
+        if self.pending_timeout is not None:
+            deadline = _monotonic() + self.pending_timeout
+        while True:
+            lock = _Lock()
+            lock.acquire()
+            _begin()
+            if self.broken or self.shutdown or _exiting or (
+                    len(self.queue) < self.max_pending and (granted or not self.room_waiters)):
+                _end()
+                return 0  # room, or put() raises the pool's error
+            self.room_waiters.append(lock)
+            _end()
+            if deadline is None:
+                granted = lock.acquire()
+            else:
+                granted = lock.acquire(True, max(0.0, deadline - _monotonic()))
+            if granted:
+                continue
+            _begin()
+            waiting = lock in self.room_waiters  # (a Lock compares by identity)
+            if waiting:
+                self.room_waiters.remove(lock)
+            _end()
+            if waiting:
+                raise _Full(f"max_pending ({self.max_pending}) tasks were queued for "
+                            f"pending_timeout ({self.pending_timeout} s)")
+            granted = True  # room was made for it as it timed out
+
+    cdef bint _on_worker(self):
+        """Is the calling thread one of this pool's workers?"""
+        cdef unsigned long me = PyThread_get_thread_ident()
+        cdef Slot s
+        for s in self.workers.values():
+            if s.ident == me and s.gen == self.gen:
+                return True
+        return False
+
+    cdef int _room_made(self) except -1:
+        """Atomic: a queued task was taken: the first waiting submitter may go on."""
+        if self.room_waiters and len(self.queue) < self.max_pending:
+            self.room_waiters.popleft().release()
+        return 0
+
+    cdef int _release_room_waiters(self) except -1:
+        """Atomic: every waiting submitter goes on (to put()'s error: shut down, broken)."""
+        while self.room_waiters:
+            self.room_waiters.popleft().release()
+        return 0
+
+    # -- adaptive concurrency (adaptive=True): csrc/adapt.c decides ----------------------
+    #
+    # The controller runs on a thread of its own, which ticks it every GT_ADAPT_TICK_NS
+    # (50 ms) while the pool has work, waits without a timeout while it has none (put
+    # wakes it), and ends with the pool.  A tick may change the limit, ``cap``: a lower
+    # one makes surplus workers exit when they are next idle (idle ones at once, _trim),
+    # a higher one staffs the queued work.  Its decisions need a timer, not only task
+    # completions: when every running task waits for one queued behind the limit,
+    # nothing completes, and only the tick's starvation rule keeps the program going.
+
+    cdef int _kick_ticker(self) except -1:
+        if self.ticker is None:
+            if self.shutdown or _exiting:
+                return 0
+            t = _Thread(target=self.adapt_loop, args=(self.gen,),
+                        name="%s_adapt" % (self.prefix,), daemon=True)
+            if self.ticker is not None:  # (Python code above: started meanwhile)
+                return 0
+            self.ticker = t
+            try:
+                t.start()
+            except BaseException:
+                self.ticker = None  # the next submission tries again; the limit holds
+            return 0
+        if self.ticker_parked:
+            self.ticker_parked = False
+            self.tick_note.wake()
+        return 0
+
+    def adapt_loop(self, long gen):
+        """The controller's thread (started by _kick_ticker)."""
+        cdef bint idle
+        cdef int64_t tick_ns = <int64_t>(self.adapt.tick_seconds * 1e9)
+        while True:
+            _begin()
+            if self.shutdown or _exiting or self.broken or self.gen != gen:
+                if self.gen == gen:
+                    self.ticker = None
+                _end()
+                return
+            idle = not self.queue and self.busy == 0 and self.waking == 0
+            self.ticker_parked = idle
+            _end()
+            if idle:
+                self.tick_note.park_ns(-1)
+                continue
+            self.tick_note.park_ns(tick_ns)
+            self._adapt_tick()
+
+    cdef int _adapt_tick(self) except -1:
+        cdef long limit
+        cdef bint grew
+        _begin()
+        limit = self.adapt.tick(len(self.queue), self.busy)
+        grew = limit > self.cap
+        if limit != self.cap:
+            self.cap = limit
+            self._trim()  # idle workers beyond the new limit exit
+        _end()
+        if grew and self.queue:
+            self._staff()
+        return 0
+
+    def ticker_thread(self):
+        """The controller's thread, or None (shutdown joins it)."""
+        return self.ticker
 
     cpdef requeue(self, tuple item):
         """Queue an item of work the pool accepted earlier (the rest of a map batch
@@ -541,6 +712,11 @@ cdef class Pool:
     cdef _wake_all(self):
         while self.idle:
             self._claim()
+
+    cdef void _wake_ticker(self) noexcept:
+        if self.ticker is not None:
+            self.ticker_parked = False
+            self.tick_note.wake()
 
     cdef bint _start(self, Slot s, bint raise_orphan) except -1:
         """Name and start a worker that has joined the pool (not atomic).  False if it
@@ -607,6 +783,8 @@ cdef class Pool:
                 return
             self._enlist(new)
             new.first = self.queue.popleft()
+            if self.room_waiters:
+                self._room_made()
             _end()
             pending -= 1
             if not self._start(new, False) and self.workers:
@@ -615,6 +793,7 @@ cdef class Pool:
     # -- the worker (its own thread) ----------------------------------------------------
 
     def worker_main(self, Slot s):
+        s.ident = PyThread_get_thread_ident()
         try:
             if self.initializer is not None:
                 try:
@@ -645,6 +824,8 @@ cdef class Pool:
         # another thread run.
         cdef bint failed = False
         cdef bint counted = False  # the task counts in stats() (a map's runner does not)
+        cdef Adapt adapt = None    # measuring the task for the controller
+        cdef int64_t t0 = 0, c0 = 0
         fut = value = fn = args = kwargs = None
         while True:
             # Atomic: account for the last task, then take the next one or go idle.
@@ -691,6 +872,8 @@ cdef class Pool:
                 # and one that blocks must not hold another hostage (the next one may
                 # be what it waits for).
                 item = self.queue.popleft()
+                if self.room_waiters:
+                    self._room_made()
             else:
                 if self.shutdown or _exiting:
                     self._forget(s)
@@ -711,6 +894,10 @@ cdef class Pool:
             counted = _users(item)
             item = None
             if _set_running(fut):
+                adapt = self.adapt if counted else None  # (a map measures its items)
+                if adapt is not None:
+                    t0 = mono_ns()
+                    c0 = thread_cpu_ns()
                 try:
                     if kwargs:
                         value = fn(*args, **kwargs)
@@ -722,6 +909,8 @@ cdef class Pool:
                 except BaseException as exc:
                     value = exc
                     failed = True
+                if adapt is not None:
+                    adapt.task(t0, c0, len(self.queue) > 0)
             else:
                 fut = None
 
@@ -836,6 +1025,8 @@ cdef class Pool:
         first = s.first
         s.first = None
         self._wake_all()
+        self._release_room_waiters()
+        self._wake_ticker()
         _end()
         # Then the futures, outside.
         if first is not None:
@@ -857,6 +1048,8 @@ cdef class Pool:
             items = self.queue
             self.queue = fresh
         self._wake_all()
+        self._release_room_waiters()
+        self._wake_ticker()
         _end()
         # Then, outside.
         workers = self.snapshot()
@@ -869,6 +1062,8 @@ cdef class Pool:
         """Wake every idle worker (at interpreter exit).  Returns the workers."""
         _begin()
         self._wake_all()
+        self._release_room_waiters()
+        self._wake_ticker()
         _end()
         return self.snapshot()
 
@@ -909,6 +1104,11 @@ cdef class Pool:
         self.waking = 0
         self.busy = 0
         self.seceded = 0
+        self.room_waiters.clear()  # (their threads are in the parent)
+        if self.adapt is not None:
+            self.ticker = None  # the next submission starts one
+            self.ticker_parked = False
+            self.tick_note = Note()
         threads = self.snapshot()
         self.workers.clear()
         self.idle.clear()
@@ -973,7 +1173,7 @@ cdef class MapBatch:
         broken or shut-down pool come from the first)."""
         cdef Pool pool = self.pool
         cdef Py_ssize_t i
-        for i in range(min(self.n, pool.cap)):
+        for i in range(min(self.n, pool.ceiling)):  # (adaptive: the limit may grow)
             try:
                 self.add_runner(False)
             except BaseException:
@@ -1006,6 +1206,8 @@ cdef class MapBatch:
         cdef Pool pool = self.pool
         cdef Py_ssize_t i
         cdef bint failed
+        cdef Adapt adapt = pool.adapt
+        cdef int64_t t0 = 0, c0 = 0
         fn = self.fn
         s.batch = self  # a region in an item adds a runner (Pool.secede)
         try:
@@ -1019,12 +1221,17 @@ cdef class MapBatch:
                 self.next = i + 1
                 args = <tuple>self.args[i]
                 self.args[i] = None  # (args holds it: no destructor runs here)
+                if adapt is not None:
+                    t0 = mono_ns()
+                    c0 = thread_cpu_ns()
                 try:
                     value = fn(*args)
                     failed = False
                 except BaseException as exc:
                     value = exc
                     failed = True
+                if adapt is not None:
+                    adapt.task(t0, c0, self.next < self.n)
                 # Atomic: publish the value, then the state that says it is there, and
                 # wake the consumer.  Only then drop the arguments and our reference to
                 # the value: a destructor is user code, which may let the consumer run.

@@ -1,9 +1,10 @@
 # What gothreads._pool cimports from the bridge: a worker's note, parked and woken by a
-# C call (no Python method call per wakeup), and the spin policy's answer on which
-# futures are hot (csrc/spin.c holds the policy).
+# C call (no Python method call per wakeup), the spin policy's answer on which
+# futures are hot (csrc/spin.c holds the policy), and the adaptive-concurrency
+# controller (csrc/adapt.c holds the policy).
 from libc.stdint cimport int64_t
 
-from gothreads.includes.runtime cimport gt_note
+from gothreads.includes.runtime cimport gt_adapt, gt_note
 
 
 cdef class Note:
@@ -18,3 +19,17 @@ cdef class Note:
 
 # Does a waiter in result() for a task just queued spin?  (gt_spin_hot)
 cdef bint spin_hot(int woke, Py_ssize_t queued, Py_ssize_t busy) noexcept
+
+
+# The clocks the pool reads for the controller: monotonic, and the thread's CPU time.
+cdef int64_t mono_ns() noexcept
+cdef int64_t thread_cpu_ns() noexcept
+
+
+cdef class Adapt:
+    """One adaptive pool's controller (gt_adapt), called with the GIL held."""
+    cdef gt_adapt a
+    cdef void task(self, int64_t start_ns, int64_t cpu0_ns, bint saturated) noexcept
+    # The limit after a tick at the current time.
+    cdef long tick(self, Py_ssize_t queued, Py_ssize_t busy) noexcept
+    cdef void set_ceiling(self, long ceiling) noexcept

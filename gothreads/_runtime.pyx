@@ -413,6 +413,59 @@ cdef bint spin_hot(int woke, Py_ssize_t queued, Py_ssize_t busy) noexcept:
     return gt_spin_hot(woke, queued, busy)
 
 
+cdef int64_t mono_ns() noexcept:
+    return gt_mono_ns()
+
+
+cdef int64_t thread_cpu_ns() noexcept:
+    return gt_thread_cpu_ns()
+
+
+cdef class Adapt:
+    """The adaptive-concurrency controller of one pool (csrc/adapt.c): the pool reports
+    each task and ticks it from its controller thread; ``limit`` is its answer.  The
+    read-only properties are what ``ThreadPoolExecutor.stats()`` shows."""
+
+    def __init__(self, long initial, long ceiling):
+        gt_adapt_init(&self.a, initial, ceiling, gt_ncpus(), gt_mono_ns())
+
+    cdef void task(self, int64_t start_ns, int64_t cpu0_ns, bint saturated) noexcept:
+        cdef int64_t now = gt_mono_ns()
+        gt_adapt_task(&self.a, now, now - start_ns, gt_thread_cpu_ns() - cpu0_ns, saturated)
+
+    cdef long tick(self, Py_ssize_t queued, Py_ssize_t busy) noexcept:
+        return gt_adapt_tick(&self.a, gt_mono_ns(), queued, busy)
+
+    cdef void set_ceiling(self, long ceiling) noexcept:
+        gt_adapt_set_ceiling(&self.a, ceiling, gt_mono_ns())
+
+    @property
+    def limit(self):
+        return self.a.limit
+
+    @property
+    def reason(self):
+        return gt_adapt_reason(self.a.reason).decode()
+
+    @property
+    def throughput(self):
+        """Tasks per second in the last window measured."""
+        return self.a.x
+
+    @property
+    def task_cpus(self):
+        """The tasks' CPU time per second in that window (cores)."""
+        return self.a.cores
+
+    @property
+    def changes(self):
+        return self.a.changes
+
+    @property
+    def tick_seconds(self):
+        return GT_ADAPT_TICK_NS / 1e9
+
+
 def result_returned():
     """Called by a future's result()/exception() when its wait is over (a submission
     soon after is a loop: csrc/spin.c, gt_spin_hot)."""

@@ -66,6 +66,9 @@ class ExecutorStats(NamedTuple):
     stacks_reaped: int       #: process-wide: M stacks the runtime reclaimed
     stack_bytes_mapped: int  #: process-wide: bytes of M stacks mapped (cache included)
     seceded: int = 0         #: running a task inside a blocking region (gothreads.blocking)
+    limit: Optional[int] = None  #: adaptive: tasks it runs at once now (else None)
+    throughput: float = 0.0  #: adaptive: tasks per second in the controller's last window
+    limit_reason: str = ""   #: adaptive: why the limit is what it is
 
 
 def _join_workers(pool: _pool.Pool, workers: List[_Worker],
@@ -173,6 +176,21 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         still be ending its thread for a moment).  At the ceiling no worker starts:
         queued work waits for a worker to finish a task, and a program whose tasks all
         wait for queued ones deadlocks there as it would without blocking regions.
+    adaptive
+        when true, the executor picks how many tasks run at once, between 1 and
+        ``max_workers`` (default with adaptive: 256), from the throughput it measures
+        (csrc/adapt.c says how; ``stats()`` shows its limit and why).  Results are the
+        same; only timing and the thread count change.  Default False: ``max_workers``
+        run at once, as in the stdlib.
+    max_pending
+        at most this many tasks wait in the queue: ``submit()`` from outside the
+        executor waits for room, in order of arrival (default None: no bound, as in
+        the stdlib).  A task of this executor that submits never waits (its submissions
+        go over the bound: waiting could deadlock the pool).  ``map()`` without a
+        timeout or buffersize holds its items itself; use ``buffersize`` to bound it.
+    pending_timeout
+        with ``max_pending``, how long ``submit()`` waits for room before it raises
+        ``queue.Full`` (default None: as long as it takes).
     """
 
     # Shared with the stdlib class, as in the stdlib: names ThreadPoolExecutor-N.
@@ -192,13 +210,17 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         join_at_exit: bool = True,
         handoff_on_wait: bool = False,
         max_threads: Optional[int] = None,
+        adaptive: bool = False,
+        max_pending: Optional[int] = None,
+        pending_timeout: Optional[float] = None,
     ) -> None:
         prefix = thread_name_prefix or ("ThreadPoolExecutor-%d" % self._counter())
         config = _config.make_config(
             max_workers, prefix, initializer, initargs, min_workers=min_workers,
             idle_timeout=idle_timeout, stack_size=stack_size,
             propagate_context=propagate_context, join_at_exit=join_at_exit,
-            handoff_on_wait=handoff_on_wait, max_threads=max_threads)
+            handoff_on_wait=handoff_on_wait, max_threads=max_threads, adaptive=adaptive,
+            max_pending=max_pending, pending_timeout=pending_timeout)
         self._max_workers = config.max_workers  # type: ignore[assignment]  # (the stdlib takes a float too)
         self._thread_name_prefix = prefix
         # (typeshed types it -> None before 3.14)
@@ -364,7 +386,11 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         workers = self._pool.begin_shutdown(cancel_futures)
         if not wait:
             return False
+        ticker = self._pool.ticker_thread()  # the adaptive controller's
         done = _join_workers(self._pool, workers, deadline)
+        if ticker is not None:
+            ticker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            done = done and not ticker.is_alive()
         _runtime.reap()
         return done
 
@@ -382,12 +408,16 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
         workers, idle, busy, pending, submitted, completed, failed, seceded = self._pool.counts()
         rt = _runtime.stats()
         pool = self._pool
+        adapt = pool.adapt
         return ExecutorStats(
             workers=workers, idle=idle, busy=busy, peak_workers=pool.peak_workers,
             pending=pending, submitted=submitted, completed=completed, failed=failed,
             threads_created=pool.threads_created, threads_exited=pool.threads_exited,
             stacks_reaped=rt["ms_reaped"], stack_bytes_mapped=rt["stack_bytes_mapped"],
-            seceded=seceded)
+            seceded=seceded,
+            limit=None if adapt is None else pool.cap,
+            throughput=0.0 if adapt is None else adapt.throughput,
+            limit_reason="" if adapt is None else adapt.reason)
 
 
     def __enter__(self) -> "ThreadPoolExecutor":

@@ -54,3 +54,23 @@ cdef extern from "gothreads.h" nogil:
     int gt_note_park(gt_note *n, int64_t timeout_ns, int (*gil_free)(void *) noexcept nogil)
 
     void gt_set_thread_name(const char *name)
+
+    enum: GT_ADAPT_TICK_NS
+    ctypedef struct gt_adapt:
+        long limit
+        long ceiling
+        int ncpu
+        int reason
+        double x
+        double cores
+        uint64_t changes, windows, tasks
+        int64_t mean_wall_ns
+
+    void gt_adapt_init(gt_adapt *a, long initial, long ceiling, int ncpu, int64_t now)
+    void gt_adapt_set_ceiling(gt_adapt *a, long ceiling, int64_t now)
+    void gt_adapt_task(gt_adapt *a, int64_t end_ns, int64_t wall_ns, int64_t cpu_ns,
+                       int saturated)
+    long gt_adapt_tick(gt_adapt *a, int64_t now, long queued, long busy)
+    const char *gt_adapt_reason(int reason)
+    int64_t gt_thread_cpu_ns()
+    int gt_ncpus()

@@ -7,7 +7,8 @@
  *   test_runtime [cycles [stack_kib]]   exits 0 when every check passed
  *
  * Also: the spin policy's budget rule, and a note and the completion sequence handed
- * across threads (spin.c, note.c), which TSan checks for races.
+ * across threads (spin.c, note.c), which TSan checks for races; and the adaptive
+ * concurrency controller on a simulated clock (test_adapt.c).
  *
  * Built with -DGT_TEST_PREMATURE_REAP (see runtime.c's mdone) it is the negative
  * control: stacks are reused before the kernel is done with them, and it must fail.
@@ -29,6 +30,7 @@
 #include "runtime.h"
 
 static int passed, failed;
+int test_adapt(void); /* test_adapt.c: how many of its checks failed */
 /* GT_TEST_FOREIGN_RUNTIME: qemu, asan or tsan: a runtime under us that maps memory and
  * tracks threads of its own. */
 static const char *foreign;
@@ -584,6 +586,8 @@ int main(int argc, char **argv)
     test_note_wakeup_from_the_kernel();
     test_spin_gaps();
     test_note_handoff();
+    int adapt_failed = test_adapt();
+    CHECK(adapt_failed == 0, "%d adaptive-concurrency checks failed (above)", adapt_failed);
     /* Warm up: fill the stack cache and malloc's arenas before the baseline. */
     if (gt_raw_supported())
         churn(GT_M_RAW, 2000, 8);
