@@ -134,6 +134,15 @@ void gt_adapt_set_ceiling(gt_adapt *a, long ceiling, int64_t now)
     }
 }
 
+void gt_adapt_hold(gt_adapt *a, long limit, int64_t now)
+{
+    a->limit = clamp(a, limit);
+    a->probe = 0;
+    a->base_x = 0;
+    a->hold = 1 << 30;
+    open_window(a, now);
+}
+
 void gt_adapt_task(gt_adapt *a, int64_t end_ns, int64_t wall_ns, int64_t cpu_ns, int saturated)
 {
     a->last_progress_ns = end_ns;

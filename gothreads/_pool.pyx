@@ -565,6 +565,10 @@ cdef class Pool:
                             f"pending_timeout ({self.pending_timeout} s)")
             granted = True  # room was made for it as it timed out
 
+    def waiting_submitters(self):
+        """How many submit() calls wait for room now."""
+        return len(self.room_waiters)
+
     cdef bint _on_worker(self):
         """Is the calling thread one of this pool's workers?"""
         cdef unsigned long me = PyThread_get_thread_ident()
@@ -648,6 +652,15 @@ cdef class Pool:
         if grew and self.queue:
             self._staff()
         return 0
+
+    def force_limit(self, long limit):
+        """Test hook (gothreads._testing.force_adaptive_limit): set the adaptive limit."""
+        self.adapt.force(limit)
+        _begin()
+        self.cap = self.adapt.limit
+        self._trim()
+        _end()
+        self._staff()
 
     def ticker_thread(self):
         """The controller's thread, or None (shutdown joins it)."""

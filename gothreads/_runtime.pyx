@@ -465,6 +465,11 @@ cdef class Adapt:
     def tick_seconds(self):
         return GT_ADAPT_TICK_NS / 1e9
 
+    def force(self, long limit):
+        """Test hook (gothreads._testing.force_adaptive_limit): the limit is ``limit``
+        (within 1..ceiling), held there: no probes until the starvation rule acts."""
+        gt_adapt_hold(&self.a, limit, gt_mono_ns())
+
 
 def result_returned():
     """Called by a future's result()/exception() when its wait is over (a submission

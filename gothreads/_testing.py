@@ -16,7 +16,7 @@ from gothreads import _pool, _runtime, runtime
 
 __all__ = [
     "check_atomic", "in_atomic", "gil_probe_check", "gil_probe_known", "raise_for_errno",
-    "start_python_m", "Note", "unbalanced", "assert_balanced",
+    "start_python_m", "Note", "unbalanced", "assert_balanced", "force_adaptive_limit",
 ]
 
 # The pool's atomic-section probe (gothreads/_pool.pyx): count the depth of the
@@ -32,6 +32,12 @@ raise_for_errno = _runtime._raise_for_errno
 # The bridge's own: one python M, a note.
 start_python_m = _runtime.start_python_m
 Note = _runtime.Note
+
+
+def force_adaptive_limit(executor: object, limit: int) -> None:
+    """Set an adaptive executor's limit and hold it there (the controller makes no
+    probes; only its starvation rule still raises it)."""
+    executor._pool.force_limit(limit)  # type: ignore[attr-defined]
 
 
 def _problems(st: Dict[str, int], live: int) -> List[str]:
