@@ -264,8 +264,14 @@ class Run:
             if self.features:
                 kw = {"handoff_on_wait": self.features["handoff"],
                       "max_threads": self.features["max_threads"],
-                      "idle_timeout": self.features.get("idle_timeout", 10.0)}
+                      "idle_timeout": self.features.get("idle_timeout", 10.0),
+                      "adaptive": bool(self.features.get("adaptive", False))}
             self.ex = gothreads.ThreadPoolExecutor(prog["workers"], **kw)
+            if self.features and self.features.get("adaptive") == "limit 1":
+                # held at one task at a time: only the starvation rule lets a task
+                # that waits for a queued one go on (csrc/adapt.c)
+                from gothreads import _testing
+                _testing.force_adaptive_limit(self.ex, 1)
         else:
             self.ex = cf.ThreadPoolExecutor(prog["workers"])
 
@@ -1176,7 +1182,10 @@ def programs(kind="maps"):
       that are generators, slow, or raise).
     - "features": both, with what the stdlib has no equivalent for: blocking regions
       (``block``, ``secede``) in tasks and map items, ``handoff_on_wait``,
-      ``max_threads``, and ``idle_timeout`` 0 or 10 ms (workers retire while claimed).  The stdlib runs the program without them (a region is a no-op
+      ``max_threads``, ``idle_timeout`` 0 or 10 ms (workers retire while claimed), and
+      ``adaptive`` (the limit may change only timing; "limit 1" holds it at one
+      task at a time, so only the starvation rule runs a task another one waits for).  The stdlib runs the program
+      without them (a region is a no-op
       there), and gothreads must finish everything that program finishes, with the
       same results (it may finish more: compare's ``more``).
 
@@ -1355,6 +1364,8 @@ def programs(kind="maps"):
                 "max_threads": draw(st.sampled_from([None, workers, workers + 2])),
                 # idle workers retire at once or soon: a retire races every claim
                 "idle_timeout": draw(st.sampled_from([10.0, 0, 0.01])),
+                # the limit changes only timing (issue 23): same outcomes
+                "adaptive": draw(st.sampled_from([False, False, True, "limit 1"])),
             }
         return prog
 

@@ -31,6 +31,7 @@ EXECUTOR = "gothreads/executor.py"
 FUTURES = "gothreads/_futures.py"
 NOTE = "csrc/note.c"
 SPIN = "csrc/spin.c"
+ADAPT = "csrc/adapt.c"
 
 CATALOG = [
     # -- waking workers for queued work ---------------------------------------------------
@@ -57,8 +58,8 @@ CATALOG = [
         "max_workers=1: every task hangs; N tasks that meet at a barrier never all run)."),
     Mutant(
         "cap-plus-one", POOL,
-        "self.cap = min(cap, PY_SSIZE_T_MAX)",
-        "self.cap = min(cap + 1, PY_SSIZE_T_MAX)",
+        "self.ceiling = min(cap, PY_SSIZE_T_MAX)",
+        "self.ceiling = min(cap + 1, PY_SSIZE_T_MAX)",
         "max_workers rounded one too high: the pool runs max_workers + 1 tasks at once (a "
         "task waiting for one queued behind max_workers busy tasks no longer times out)."),
     Mutant(
@@ -200,14 +201,14 @@ CATALOG = [
     # -- map (MapBatch) -----------------------------------------------------------------------
     Mutant(
         "map-runners-minus-one", POOL,
-        "for i in range(min(self.n, pool.cap)):",
-        "for i in range(min(self.n, pool.cap) - 1):",
+        "for i in range(min(self.n, pool.ceiling)):",
+        "for i in range(min(self.n, pool.ceiling) - 1):",
         "map starts one runner too few: with max_workers=1 (or one item) no runner at all, "
         "and every item raises CancelledError; otherwise items that wait on each other "
         "time out."),
     Mutant(
         "map-one-runner", POOL,
-        "for i in range(min(self.n, pool.cap)):",
+        "for i in range(min(self.n, pool.ceiling)):",
         "for i in range(min(self.n, 1)):",
         "map runs its items on one runner, one after another: an item that waits for a "
         "later item (which the stdlib runs on another worker meanwhile) times out."),
@@ -347,4 +348,18 @@ CATALOG = [
         "A spin that runs out of budget reports its event as seen: a parked worker's "
         "note says 'woken' after its spin, so a timed park never times out (idle workers "
         "never retire at idle_timeout) and idle workers spin instead of sleeping."),
+    # -- adaptive concurrency (features: "adaptive", "limit 1") --------------------------
+    Mutant(
+        "adapt-never-starved", ADAPT,
+        "if (queued > 0 && busy >= a->limit && a->limit < a->ceiling &&",
+        "if (0 && queued > 0 && busy >= a->limit && a->limit < a->ceiling &&",
+        "No starvation rule: a limit lowered to 1 never rises while its one task waits for "
+        "one queued behind it, so a program the stdlib finishes with 2 workers hangs."),
+    Mutant(
+        "adapt-growth-not-staffed", POOL,
+        "        if grew and self.queue:\n            self._staff()\n",
+        "",
+        "A raised limit starts no worker for the work already queued: the queued task that "
+        "a running one waits for stays queued until some later submission (forever in a "
+        "program that submits nothing more)."),
 ]
