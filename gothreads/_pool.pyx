@@ -338,6 +338,10 @@ cdef class Slot:
 # for deep nests of tasks waiting in blocking regions, far below what the OS allows.
 DEF DEFAULT_MAX_THREADS = 1024
 
+# How often an idle worker of an adaptive pool looks whether it is beyond the limit
+# (then it retires): a worker beyond it waits idle this long at most for it to rise.
+DEF ADAPT_IDLE_NS = 1000000000
+
 
 # The kwargs of a map runner's work item: an empty dict, told apart by identity, so that
 # stats() counts the map's items, not its runners; the worker calls fn(*args, slot).
@@ -454,13 +458,15 @@ cdef class Pool:
         return 0
 
     cdef inline Py_ssize_t _surplus(self) noexcept:
-        """Workers beyond max_workers (negative: room), seceded ones not counted."""
-        return len(self.workers) - self.seceded - self.cap
+        """Workers beyond max_workers (negative: room), seceded ones not counted: they
+        exit.  (Beyond an adaptive limit under it, they wait idle: see _park.)"""
+        return len(self.workers) - self.seceded - self.ceiling
 
     cdef inline bint _room(self) noexcept:
-        """May another worker start?  Seceded workers do not count against max_workers,
+        """May another worker start?  Seceded workers do not count against the limit,
         but every thread counts against max_threads."""
-        return self._surplus() < 0 and len(self.workers) < self.max_threads
+        return (len(self.workers) - self.seceded < self.cap and
+                len(self.workers) < self.max_threads)
 
     # -- submission (the caller's thread) -----------------------------------------------
 
@@ -594,9 +600,11 @@ cdef class Pool:
     #
     # The controller runs on a thread of its own, which ticks it every GT_ADAPT_TICK_NS
     # (50 ms) while the pool has work, waits without a timeout while it has none (put
-    # wakes it), and ends with the pool.  A tick may change the limit, ``cap``: a lower
-    # one makes surplus workers exit when they are next idle (idle ones at once, _trim),
-    # a higher one staffs the queued work.  Its decisions need a timer, not only task
+    # wakes it), and ends with the pool.  A tick may change the limit, ``cap``: under a
+    # lower one, workers beyond it finish their task and wait idle, ADAPT_IDLE_NS at most
+    # (a probe that did not pay goes back within a few windows, and finds them there:
+    # exiting at once cost a thread start per worker and probe, 30% more CPU per task
+    # with 256 workers of 50 ms waits); a higher one staffs the queued work.  Its decisions need a timer, not only task
     # completions: when every running task waits for one queued behind the limit,
     # nothing completes, and only the tick's starvation rule keeps the program going.
 
@@ -645,9 +653,7 @@ cdef class Pool:
         _begin()
         limit = self.adapt.tick(len(self.queue), self.busy)
         grew = limit > self.cap
-        if limit != self.cap:
-            self.cap = limit
-            self._trim()  # idle workers beyond the new limit exit
+        self.cap = limit
         _end()
         if grew and self.queue:
             self._staff()
@@ -1006,10 +1012,19 @@ cdef class Pool:
         """Wait on the worker's note until claimed.  False when the worker retired
         instead (idle for idle_timeout with more than min_workers alive).  A worker
         that min_workers keeps parks until woken: an idle pool makes no wakeups
-        (resize wakes the kept ones when it lowers min_workers)."""
-        cdef int64_t timeout = self.idle_ns
+        (resize wakes the kept ones when it lowers min_workers).  In an adaptive pool
+        a worker also looks, every ADAPT_IDLE_NS, whether it is beyond the limit, and
+        then retires (the limit went down while it slept): its idle workers wake once a
+        second."""
+        cdef int64_t timeout = self.idle_ns  # what is left of idle_timeout (-1: never)
+        cdef int64_t step, t0
+        cdef bint beyond
         while True:
-            if s.park.park_ns(timeout):
+            step = timeout
+            if self.adapt is not None and (step < 0 or step > ADAPT_IDLE_NS):
+                step = ADAPT_IDLE_NS
+            t0 = mono_ns() if step != timeout else 0
+            if s.park.park_ns(step):
                 if not s.idle:
                     return True
                 # Still idle: nobody claimed this worker (every claim takes it off idle
@@ -1021,12 +1036,17 @@ cdef class Pool:
                 s.park.reset()
                 _end()
                 return True
-            if len(self.workers) > self.min_workers:
+            beyond = (self.adapt is not None and
+                      len(self.workers) - self.seceded > self.cap)
+            if (step == timeout or beyond) and len(self.workers) > self.min_workers:
                 self._forget(s)
                 _end()
                 return False
             _end()
-            timeout = -1  # kept by min_workers: until woken
+            if step == timeout:
+                timeout = -1  # kept by min_workers: until woken
+            elif timeout >= 0:
+                timeout = max(0, timeout - (mono_ns() - t0))
 
     cdef _initializer_failed(self, Slot s):
         fresh = _deque()
