@@ -125,6 +125,25 @@ FOUND = {
         "ops": [["pair", [["pwait", 1], ["ret", 2]], [["set", 1]]], ["sleep", 20],
                 ["result", 2], ["burst", [["sleep", 5], ["exit"]], [["xraise", "C"]]],
                 ["cancel", -1]]},
+    # A harness rule (fresh-clone CI beside two hogs, then every time on a quiet
+    # machine): a "tiny" map's item 0 slept 0.5 s, longer than a pair's bounded wait
+    # (WAIT, 0.4 s).  Its blocking region let the map's next items finish early, so a
+    # worker took the next pair's waiter at once, whose partner then queued behind the
+    # sleeper past WAIT; the stdlib, without regions, started the waiter only as the
+    # sleeper ended.  Item 0 now sleeps WAIT / 2.
+    "tiny-map-item-outlasts-a-pair-wait": {
+        "workers": 2, "shutdown": [False, False, False, 0],
+        "features": {"handoff": False, "max_threads": None, "idle_timeout": 10.0},
+        "ops": [["burst", [["ret", 0]], [["ret", 0]], [["ret", 0]], [["ret", 0]]],
+                ["pair", [["pwait", 0], ["ret", 0]], [["set", 0]]],
+                ["map", {"n": 130, "pairs": 2, "timeout": "tiny", "raise_at": None,
+                         "raise_kind": "ValueError", "sleep": 0, "buffersize": None,
+                         "take": None, "hostile": None, "generator": True,
+                         "slow_input": False, "bad_input": None, "block": True,
+                         "lockstep": False, "exit_at": None}],
+                ["pair", [["pwait", 1], ["ret", 0]], [["set", 1]]],
+                ["pair", [["pwait", 0], ["ret", 0]], [["set", 0]]],
+                ["cancel", -1], ["hold_cancel", [["ret", 0]]]]},
 }
 
 
