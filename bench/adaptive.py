@@ -4,6 +4,7 @@ stdlib's default executor on the same work, all in one run.
 
     python bench/adaptive.py [--quick] [--only A,C] [--json FILE] [--plot FILE.png]
                              [--bounded SECONDS]
+    python bench/adaptive.py --replot FILE.json --plot FILE.png   (matplotlib needed)
 
 Workloads (each task is one of these; a feeder keeps a backlog of BACKLOG tasks queued):
 
@@ -265,7 +266,7 @@ def workload(name: str, quick: bool, say: Callable[[str], None]) -> Dict[str, An
             server.close()
     return {"workload": name, "oracle_workers": oracle_n, "oracle": fixed[oracle_n],
             "best_throughput": top, "fixed": {str(k): v for k, v in fixed.items()},
-            "adaptive": ad, "stdlib_default": std}
+            "adaptive": ad, "adaptive_trace": trace, "stdlib_default": std}
 
 
 def phases(oracles: Dict[str, float], quick: bool, say: Callable[[str], None]) -> Dict[str, Any]:
@@ -403,10 +404,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--bounded", type=float, default=0.0, metavar="SECONDS",
                     help="also run the endless producer against max_pending this long")
     ap.add_argument("--no-phases", action="store_true")
+    ap.add_argument("--replot", metavar="FILE.json",
+                    help="draw --plot from an earlier run's --json, and run nothing")
     ap.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
         serve(*args.serve)
+        return 0
+    if args.replot:
+        with open(args.replot) as f:
+            plot(args.plot or "adaptive.png", json.load(f)["phases"])
         return 0
 
     def say(msg: str) -> None:
@@ -425,7 +432,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if all(k in oracles for k in "CAD"):
             result["phases"] = phases(oracles, args.quick, say)
             if args.plot:
-                plot(args.plot, result["phases"])
+                try:
+                    plot(args.plot, result["phases"])
+                except ImportError:
+                    say("no matplotlib here: draw it later with --replot FILE.json --plot")
         result["bursts"] = bursts(args.quick, say)
     if args.bounded:
         result["bounded"] = bounded(args.bounded, say)

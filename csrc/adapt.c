@@ -37,7 +37,9 @@
  *     on a machine with several CPUs are serialized by the GIL: another thread could
  *     only wait for it, so the limit does not probe up (it still probes down, which
  *     finds the least that keeps the GIL busy: 1-2 for pure Python, about wall/CPU
- *     for tasks that also wait).  Tasks that already use GT_ADAPT_CPU_FULL of every
+ *     for tasks that also wait).  At a limit of 1 one core is busy either way; there
+ *     the rule holds for tasks of the kind (CPU per task) last seen GIL-bound at 2 or
+ *     more (same_tasks).  Tasks that already use GT_ADAPT_CPU_FULL of every
  *     CPU do not probe up either (.NET's rule at 95%).  Tasks that release the GIL show
  *     more than one core and are free to grow to the CPU count.  The time a thread
  *     waits for the GIL itself is not visible without hooks in the interpreter; its
@@ -61,13 +63,14 @@
 #define GT_ADAPT_WIN_TASKS     16
 #define GT_ADAPT_SETTLE_MAX_NS (1000 * 1000 * 1000LL)
 #define GT_ADAPT_STARVE_NS     (500 * 1000 * 1000LL)
-#define GT_ADAPT_HOLD_MAX      8
+#define GT_ADAPT_HOLD_MAX      16
 #define GT_ADAPT_GAIN          0.5
 #define GT_ADAPT_NOISE         0.05
 #define GT_ADAPT_SHIFT         0.35
 #define GT_ADAPT_GIL_LO        0.85
 #define GT_ADAPT_GIL_HI        1.3
 #define GT_ADAPT_CPU_FULL      0.9
+#define GT_ADAPT_SAME_TASKS    0.3
 
 static const char *const reasons[] = {
     [GT_ADAPT_START] = "start",
@@ -187,6 +190,17 @@ static long down_from(const gt_adapt *a, long limit)
     return clamp(a, l < limit ? l : limit - 1);
 }
 
+/* Tasks of the same kind as those seen before: their CPU time per task is within
+ * GT_ADAPT_SAME_TASKS of it.  At a limit of 1, GIL-bound tasks and tasks that release
+ * the GIL look alike (one core busy); once a limit of 2 or more has shown these tasks
+ * hold the GIL, the limit of 1 does not probe up again for them (each probe ran two
+ * at once for a window: the slowest 1% of tasks took 5x the time of one alone). */
+static int same_tasks(double seen, double now)
+{
+    return seen > 0 && now > seen * (1 - GT_ADAPT_SAME_TASKS) &&
+           now < seen * (1 + GT_ADAPT_SAME_TASKS);
+}
+
 /* A refused probe: back to the limit before it, and wait twice as long as last time
  * before the next. */
 static long refuse(gt_adapt *a, int reason, int64_t now)
@@ -225,6 +239,7 @@ long gt_adapt_tick(gt_adapt *a, int64_t now, long queued, long busy)
     double secs = elapsed / 1e9;
     double x = a->win_tasks / secs;
     double cores = a->win_cpu_ns / 1e9 / secs;
+    double task_cpu = (double)a->win_cpu_ns / a->win_tasks;
     a->x = x;
     a->cores = cores;
     a->windows++;
@@ -258,6 +273,7 @@ long gt_adapt_tick(gt_adapt *a, int64_t now, long queued, long busy)
         if (rel > GT_ADAPT_SHIFT || rel < -GT_ADAPT_SHIFT) {
             a->hold = a->backoff = 0;
             a->streak = 2; /* probe as from a start: doubling, or halving */
+            a->gil_task_cpu = 0;
             a->reason = GT_ADAPT_SHIFTED;
         }
     }
@@ -278,9 +294,11 @@ long gt_adapt_tick(gt_adapt *a, int64_t now, long queued, long busy)
             blocked = GT_ADAPT_CEILING;
         else if (cores >= GT_ADAPT_CPU_FULL * a->ncpu)
             blocked = GT_ADAPT_CPU_BOUND;
-        else if (a->ncpu > 1 && a->limit >= 2 && cores >= GT_ADAPT_GIL_LO &&
-                 cores <= GT_ADAPT_GIL_HI)
+        else if (a->ncpu > 1 && cores >= GT_ADAPT_GIL_LO && cores <= GT_ADAPT_GIL_HI &&
+                 (a->limit >= 2 || same_tasks(a->gil_task_cpu, task_cpu)))
             blocked = GT_ADAPT_GIL_BOUND;
+        if (blocked == GT_ADAPT_GIL_BOUND && a->limit >= 2)
+            a->gil_task_cpu = task_cpu; /* remembered for the limit of 1 */
         if (blocked) {
             if (a->probe > 0)
                 a->streak = 0;

@@ -156,6 +156,7 @@ typedef struct gt_adapt {
     int up_next;           /* the next probe after a wait goes up */
     int streak;            /* probes kept in a row: each goes further */
     int hold, backoff;     /* windows to wait before the next probe; its doubling */
+    double gil_task_cpu;   /* CPU ns per task when the tasks were last seen GIL-bound */
 } gt_adapt;
 
 void gt_adapt_init(gt_adapt *a, long initial, long ceiling, int ncpu, int64_t now);
