@@ -161,6 +161,8 @@ typedef struct gt_adapt {
 
 void gt_adapt_init(gt_adapt *a, long initial, long ceiling, int ncpu, int64_t now);
 void gt_adapt_set_ceiling(gt_adapt *a, long ceiling, int64_t now);
+/* The pool was idle and has work again. */
+void gt_adapt_resume(gt_adapt *a, int64_t now);
 /* A test's hook: the limit is `limit`, held there (no probes) until starvation. */
 void gt_adapt_hold(gt_adapt *a, long limit, int64_t now);
 void gt_adapt_task(gt_adapt *a, int64_t end_ns, int64_t wall_ns, int64_t cpu_ns, int saturated);

@@ -643,6 +643,7 @@ cdef class Pool:
             _end()
             if idle:
                 self.tick_note.park_ns(-1)
+                self.adapt.resume()  # (a spurious wakeup too: the next window decides)
                 continue
             self.tick_note.park_ns(tick_ns)
             self._adapt_tick()

@@ -33,3 +33,5 @@ cdef class Adapt:
     # The limit after a tick at the current time.
     cdef long tick(self, Py_ssize_t queued, Py_ssize_t busy) noexcept
     cdef void set_ceiling(self, long ceiling) noexcept
+    # The pool was idle and has work again.
+    cdef void resume(self) noexcept

@@ -439,6 +439,9 @@ cdef class Adapt:
     cdef void set_ceiling(self, long ceiling) noexcept:
         gt_adapt_set_ceiling(&self.a, ceiling, gt_mono_ns())
 
+    cdef void resume(self) noexcept:
+        gt_adapt_resume(&self.a, gt_mono_ns())
+
     @property
     def limit(self):
         return self.a.limit

@@ -69,6 +69,7 @@ cdef extern from "gothreads.h" nogil:
     void gt_adapt_init(gt_adapt *a, long initial, long ceiling, int ncpu, int64_t now)
     void gt_adapt_set_ceiling(gt_adapt *a, long ceiling, int64_t now)
     void gt_adapt_hold(gt_adapt *a, long limit, int64_t now)
+    void gt_adapt_resume(gt_adapt *a, int64_t now)
     void gt_adapt_task(gt_adapt *a, int64_t end_ns, int64_t wall_ns, int64_t cpu_ns,
                        int saturated)
     long gt_adapt_tick(gt_adapt *a, int64_t now, long queued, long busy)

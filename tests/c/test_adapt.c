@@ -171,6 +171,21 @@ static void app_limited(void)
            (unsigned long long)a.changes, gt_adapt_reason(a.reason));
 }
 
+static void pause_and_resume(void)
+{
+    /* Held (as after refused probes), then the pool pauses: when work comes back, the
+     * controller probes as from a start, doubling. */
+    gt_adapt a;
+    int64_t now = 1000000000;
+    gt_adapt_init(&a, 64, 256, 2, now);
+    gt_adapt_hold(&a, 64, now);
+    simulate(&a, &C, 1.5, 0, &now, 1);
+    EXPECT(a.limit == 64, "held: %ld", a.limit);
+    gt_adapt_resume(&a, now);
+    simulate(&a, &C, 1.5, 0, &now, 1);
+    EXPECT(a.limit == 256, "resumed: %ld", a.limit);
+}
+
 static void ceiling(void)
 {
     gt_adapt a;
@@ -195,6 +210,7 @@ int test_adapt(void)
     phases();
     starvation();
     app_limited();
+    pause_and_resume();
     ceiling();
     EXPECT(gt_adapt_reason(-1)[0] == '?' && gt_adapt_reason(GT_ADAPT_STARVED)[0] != '?',
            "reasons");
