@@ -224,6 +224,7 @@ def run(make: Callable[[], Any], fn: Callable[[], None], warm: float, measure: f
         "throughput": done / measure,
         "threads": statistics.mean(workers) if workers else 0.0,
         "threads_max": max(workers) if workers else 0,
+        "p50_ms": spans[len(spans) // 2] * 1000,
         "p99_ms": spans[min(len(spans) - 1, int(len(spans) * 0.99))] * 1000,
         "cpu_us": cpu / max(done, 1) * 1e6,
     }
