@@ -113,7 +113,7 @@ static void open_window(gt_adapt *a, int64_t now)
     if (settle > GT_ADAPT_SETTLE_MAX_NS)
         settle = GT_ADAPT_SETTLE_MAX_NS;
     a->win_start_ns = now + settle;
-    a->win_tasks = a->win_saturated = 0;
+    a->win_tasks = a->win_saturated = a->win_cpu_tasks = 0;
     a->win_cpu_ns = a->win_wall_ns = 0;
 }
 
@@ -174,7 +174,10 @@ void gt_adapt_task(gt_adapt *a, int64_t end_ns, int64_t wall_ns, int64_t cpu_ns,
         return; /* the last change is still settling */
     a->win_tasks++;
     a->win_saturated += saturated != 0;
-    a->win_cpu_ns += cpu_ns;
+    if (cpu_ns >= 0) {
+        a->win_cpu_ns += cpu_ns;
+        a->win_cpu_tasks++;
+    }
     a->win_wall_ns += wall_ns;
 }
 
@@ -256,8 +259,8 @@ long gt_adapt_tick(gt_adapt *a, int64_t now, long queued, long busy)
     /* The window closes. */
     double secs = elapsed / 1e9;
     double x = a->win_tasks / secs;
-    double cores = a->win_cpu_ns / 1e9 / secs;
-    double task_cpu = (double)a->win_cpu_ns / a->win_tasks;
+    double task_cpu = a->win_cpu_tasks ? (double)a->win_cpu_ns / a->win_cpu_tasks : 0;
+    double cores = task_cpu * a->win_tasks / 1e9 / secs;
     a->x = x;
     a->cores = cores;
     a->windows++;

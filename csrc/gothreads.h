@@ -148,7 +148,7 @@ typedef struct gt_adapt {
     /* the controller's own */
     int64_t last_progress_ns;
     int64_t win_start_ns;
-    long win_tasks, win_saturated;
+    long win_tasks, win_saturated, win_cpu_tasks;
     int64_t win_cpu_ns, win_wall_ns;
     double base_x;         /* throughput at base_limit, the window before a probe */
     long base_limit;
@@ -165,6 +165,8 @@ void gt_adapt_set_ceiling(gt_adapt *a, long ceiling, int64_t now);
 void gt_adapt_resume(gt_adapt *a, int64_t now);
 /* A test's hook: the limit is `limit`, held there (no probes) until starvation. */
 void gt_adapt_hold(gt_adapt *a, long limit, int64_t now);
+/* cpu_ns < 0: not measured (the pool reads the CPU clock of one task in GT_ADAPT_CPU_EVERY). */
+#define GT_ADAPT_CPU_EVERY 4
 void gt_adapt_task(gt_adapt *a, int64_t end_ns, int64_t wall_ns, int64_t cpu_ns, int saturated);
 long gt_adapt_tick(gt_adapt *a, int64_t now, long queued, long busy);
 const char *gt_adapt_reason(int reason);

@@ -71,7 +71,7 @@ from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport int64_t
 
 from gothreads import _runtime
-from gothreads._runtime cimport Adapt, Note, mono_ns, spin_hot, thread_cpu_ns
+from gothreads._runtime cimport Adapt, Note, mono_ns, spin_hot
 
 cdef object _PENDING = _base.PENDING
 cdef object _RUNNING = _base.RUNNING
@@ -917,7 +917,7 @@ cdef class Pool:
                 adapt = self.adapt if counted else None  # (a map measures its items)
                 if adapt is not None:
                     t0 = mono_ns()
-                    c0 = thread_cpu_ns()
+                    c0 = adapt.cpu0()
                 try:
                     if kwargs:
                         value = fn(*args, **kwargs)
@@ -1257,7 +1257,7 @@ cdef class MapBatch:
                 self.args[i] = None  # (args holds it: no destructor runs here)
                 if adapt is not None:
                     t0 = mono_ns()
-                    c0 = thread_cpu_ns()
+                    c0 = adapt.cpu0()
                 try:
                     value = fn(*args)
                     failed = False

@@ -21,14 +21,15 @@ cdef class Note:
 cdef bint spin_hot(int woke, Py_ssize_t queued, Py_ssize_t busy) noexcept
 
 
-# The clocks the pool reads for the controller: monotonic, and the thread's CPU time.
+# The monotonic clock (gt_mono_ns), for the controller's task times.
 cdef int64_t mono_ns() noexcept
-cdef int64_t thread_cpu_ns() noexcept
 
 
 cdef class Adapt:
     """One adaptive pool's controller (gt_adapt), called with the GIL held."""
     cdef gt_adapt a
+    # A task starts: its CPU clock, or -1 when this one is not measured.
+    cdef int64_t cpu0(self) noexcept
     cdef void task(self, int64_t start_ns, int64_t cpu0_ns, bint saturated) noexcept
     # The limit after a tick at the current time.
     cdef long tick(self, Py_ssize_t queued, Py_ssize_t busy) noexcept

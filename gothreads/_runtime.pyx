@@ -417,10 +417,6 @@ cdef int64_t mono_ns() noexcept:
     return gt_mono_ns()
 
 
-cdef int64_t thread_cpu_ns() noexcept:
-    return gt_thread_cpu_ns()
-
-
 cdef class Adapt:
     """The adaptive-concurrency controller of one pool (csrc/adapt.c): the pool reports
     each task and ticks it from its controller thread; ``limit`` is its answer.  The
@@ -429,9 +425,16 @@ cdef class Adapt:
     def __init__(self, long initial, long ceiling):
         gt_adapt_init(&self.a, initial, ceiling, gt_ncpus(), gt_mono_ns())
 
+    cdef int64_t cpu0(self) noexcept:
+        # The CPU clock is a system call (0.2-0.5 us): one task in GT_ADAPT_CPU_EVERY.
+        if self.a.tasks % GT_ADAPT_CPU_EVERY:
+            return -1
+        return gt_thread_cpu_ns()
+
     cdef void task(self, int64_t start_ns, int64_t cpu0_ns, bint saturated) noexcept:
         cdef int64_t now = gt_mono_ns()
-        gt_adapt_task(&self.a, now, now - start_ns, gt_thread_cpu_ns() - cpu0_ns, saturated)
+        gt_adapt_task(&self.a, now, now - start_ns,
+                      -1 if cpu0_ns < 0 else gt_thread_cpu_ns() - cpu0_ns, saturated)
 
     cdef long tick(self, Py_ssize_t queued, Py_ssize_t busy) noexcept:
         return gt_adapt_tick(&self.a, gt_mono_ns(), queued, busy)

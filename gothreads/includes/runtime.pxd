@@ -56,6 +56,7 @@ cdef extern from "gothreads.h" nogil:
     void gt_set_thread_name(const char *name)
 
     enum: GT_ADAPT_TICK_NS
+    enum: GT_ADAPT_CPU_EVERY
     ctypedef struct gt_adapt:
         long limit
         long ceiling

@@ -74,7 +74,9 @@ static run simulate(gt_adapt *a, const model *m, double secs, double measure, in
         double wall = x > 0 ? limit / m->x(limit) : 0;
         for (long i = 0; i < done; i++) {
             int64_t end = *now + (tick * (i + 1)) / (done + 1);
-            gt_adapt_task(a, end, (int64_t)(wall * 1e9), (int64_t)(m->cpu_s * 1e9), saturated);
+            /* the CPU clock of one task in GT_ADAPT_CPU_EVERY, as the pool reads it */
+            int64_t cpu = (a->tasks % GT_ADAPT_CPU_EVERY) ? -1 : (int64_t)(m->cpu_s * 1e9);
+            gt_adapt_task(a, end, (int64_t)(wall * 1e9), cpu, saturated);
         }
         *now += tick;
         gt_adapt_tick(a, *now, saturated ? 1000 : 0, limit);
