@@ -338,3 +338,33 @@ def test_waiting_submitters_go_in_order_of_arrival():
         t.join(10)
     ex.shutdown()
     assert order == [0, 1, 2, 3]
+
+
+def test_an_adaptive_pool_works_in_a_fork_child(child):
+    """The controller's thread does not survive a fork: the child's first submission
+    starts its own, and the child's pool shuts down clean."""
+    child("""
+        import os, time
+        import gothreads
+        from gothreads import _testing
+        ex = gothreads.ThreadPoolExecutor(4, adaptive=True, max_pending=8)
+        assert ex.submit(pow, 2, 5).result() == 32
+        parent_ticker = ex._pool.ticker_thread()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                assert [f.result(timeout=20) for f in
+                        [ex.submit(pow, 3, i) for i in range(20)]] == [3 ** i for i in range(20)]
+                t = ex._pool.ticker_thread()
+                assert t is not None and t is not parent_ticker and t.is_alive()
+                assert ex.shutdown(wait=True, timeout=20) is True
+                assert not t.is_alive()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        ex.shutdown()
+        _testing.assert_balanced()
+    """, timeout=90)
