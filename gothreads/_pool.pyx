@@ -646,7 +646,11 @@ cdef class Pool:
                 self.adapt.resume()  # (a spurious wakeup too: the next window decides)
                 continue
             self.tick_note.park_ns(tick_ns)
-            self._adapt_tick()
+            try:
+                self._adapt_tick()
+            except BaseException:
+                # (out of memory starting a worker) the tick after this one staffs
+                _LOGGER.critical("Exception in the adaptive controller", exc_info=True)
 
     cdef int _adapt_tick(self) except -1:
         cdef long limit

@@ -383,10 +383,10 @@ class ThreadPoolExecutor(_stdlib_thread.ThreadPoolExecutor):
                 raise ValueError("timeout must be 0 or greater, or None")
             if timeout < threading.TIMEOUT_MAX:  # longer (inf too): as long as it takes
                 deadline = time.monotonic() + timeout
+        ticker = self._pool.ticker_thread()  # the adaptive controller's, if running
         workers = self._pool.begin_shutdown(cancel_futures)
         if not wait:
             return False
-        ticker = self._pool.ticker_thread()  # the adaptive controller's
         done = _join_workers(self._pool, workers, deadline)
         if ticker is not None:
             ticker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
