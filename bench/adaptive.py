@@ -381,8 +381,17 @@ def plot(path: str, ph: Dict[str, Any]) -> None:
     tr = ph["trace"]
     t = [r[0] for r in tr]
     fig, ax = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    ax[0].plot(t, [r[2] for r in tr], label="limit")
-    ax[0].plot(t, [r[3] for r in tr], label="workers", alpha=0.7)
+    # markers, not only lines: where the main thread got no GIL to sample, the gap shows
+    style = dict(marker=".", markersize=3, linewidth=0.6)
+    ax[0].plot(t, [r[2] for r in tr], label="limit", **style)
+    ax[0].plot(t, [r[3] for r in tr], label="workers", alpha=0.7, **style)
+    seen = set()
+    for r in tr:
+        if r[1] not in seen:
+            seen.add(r[1])
+            for a in ax:
+                a.axvline(r[0], color="grey", linewidth=0.5)
+            ax[0].annotate(r[1], (r[0], 1), xytext=(3, 3), textcoords="offset points")
     ax[0].set_yscale("log")
     ax[0].set_ylabel("tasks at once")
     ax[0].legend()
@@ -391,10 +400,10 @@ def plot(path: str, ph: Dict[str, Any]) -> None:
         if tr[i][1] == tr[i - 5][1]:
             xs.append((tr[i][4] - tr[i - 5][4]) / (tr[i][0] - tr[i - 5][0]))
             ts.append(tr[i][0])
-    ax[1].plot(ts, xs)
+    ax[1].plot(ts, xs, **style)
     ax[1].set_ylabel("tasks/s (250 ms)")
     ax[1].set_yscale("log")
-    ax[1].set_xlabel("seconds (phases C, A, D)")
+    ax[1].set_xlabel("seconds (phases C, A, D; a gap: the sampling thread got no GIL)")
     fig.tight_layout()
     fig.savefig(path)
 
