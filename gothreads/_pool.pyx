@@ -673,6 +673,10 @@ cdef class Pool:
         _end()
         self._staff()
 
+    def controller_parked(self):
+        """Does the controller's thread wait without a timeout (the pool is idle)?"""
+        return self.ticker_parked
+
     def ticker_thread(self):
         """The controller's thread, or None (shutdown joins it)."""
         return self.ticker

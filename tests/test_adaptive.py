@@ -175,17 +175,23 @@ def test_the_controller_thread_ends_with_the_executor():
 
 
 def test_an_idle_adaptive_pool_has_an_idle_controller():
+    """The controller's thread ticks while there is work and waits without a timeout
+    while there is none; a submission wakes it."""
+    def parked_within(want, seconds=10):
+        deadline = time.monotonic() + seconds
+        while ex._pool.controller_parked() != want and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return ex._pool.controller_parked()
+
     with gothreads.ThreadPoolExecutor(4, adaptive=True) as ex:
         ex.submit(time.sleep, 0.01).result()
-        time.sleep(0.3)  # several ticks after the pool went idle
-        limit, reason = ex.stats().limit, ex.stats().limit_reason
-        t0 = time.thread_time()
-        time.sleep(0.5)
-        # Parked without a timeout: the limit and reason stay, and the tick loop does
-        # not run (it would move the window's clock, not the CPU; check the state).
-        assert (ex.stats().limit, ex.stats().limit_reason) == (limit, reason)
-        assert ex.submit(pow, 2, 10).result(timeout=10) == 1024
-        assert time.thread_time() - t0 < 0.5
+        assert parked_within(True) is True
+        gate = threading.Event()
+        f = ex.submit(gate.wait)
+        assert parked_within(False) is False  # woken: a task runs
+        gate.set()
+        f.result()
+        assert parked_within(True) is True
 
 
 def test_resize_moves_the_ceiling_under_the_controller():
