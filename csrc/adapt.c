@@ -184,6 +184,7 @@ void gt_adapt_task(gt_adapt *a, int64_t end_ns, int64_t wall_ns, int64_t cpu_ns,
 /* Move to `limit` and say why; the next window measures it. */
 static long move(gt_adapt *a, long limit, int reason, int64_t now)
 {
+    limit = clamp(a, limit); /* (a probe's base may be above a ceiling lowered since) */
     a->reason = reason;
     if (limit != a->limit) {
         a->limit = limit;

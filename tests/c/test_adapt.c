@@ -198,6 +198,16 @@ static void ceiling(void)
     gt_adapt_set_ceiling(&a, 5, now);
     EXPECT(a.limit == 5, "a lower ceiling lowers the limit: %ld", a.limit);
     EXPECT(gt_adapt_tick(&a, now + 1, 0, 0) <= 5, "and it stays under it");
+    /* A probe down from 40 is refused after the ceiling fell to 35: back to 35, not 40. */
+    gt_adapt_init(&a, 40, 64, 2, now);
+    gt_adapt_hold(&a, 40, now);
+    a.hold = 0;
+    a.up_next = 0;
+    simulate(&a, &C, 0.1, 0, &now, 1); /* a base window at 40, then a probe to 32 */
+    EXPECT(a.limit == 32, "probing down: %ld", a.limit);
+    gt_adapt_set_ceiling(&a, 35, now);
+    simulate(&a, &C, 0.25, 0, &now, 1); /* the probe is refused */
+    EXPECT(a.limit <= 35, "a refused probe's way back stays under the ceiling: %ld", a.limit);
 }
 
 int test_adapt(void)
