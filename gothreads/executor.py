@@ -17,6 +17,11 @@ held, for the new thread to say whether it can attach a thread state; the new th
 says so before it takes the GIL or any lock.  distributed's secede() calls
 gothreads.secede() holding its module's threads_lock, under which the pool may start a
 thread (sched.lock, then that wait), and no gothreads thread ever takes threads_lock.
+With max_pending, submit() from outside the pool may wait for room: on a Lock of its
+own, with the GIL released and nothing of gothreads held; a worker releases it with the
+GIL held, and a worker itself never waits there.  (A caller that holds a lock of its
+own while it submits, which a queued task needs, can deadlock, as with any bounded
+queue.)  The adaptive controller's thread takes no lock, only the GIL.
 """
 from __future__ import annotations
 
