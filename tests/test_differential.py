@@ -144,6 +144,20 @@ FOUND = {
                 ["pair", [["pwait", 1], ["ret", 0]], [["set", 1]]],
                 ["pair", [["pwait", 0], ["ret", 0]], [["set", 0]]],
                 ["cancel", -1], ["hold_cancel", [["ret", 0]]]]},
+    # A harness rule (the fresh-clone CI, 3.10): a task's subtask submitted in a
+    # blocking region queued behind a map's runner, which took the slot the region
+    # freed; the map was left at once and shutdown(cancel_futures=True) cancelled the
+    # subtask, still queued, where the stdlib's bounded wait had timed out before.
+    "bsub-queued-behind-a-map-at-shutdown": {
+        "workers": 1, "shutdown": [False, True, False, 0],
+        "features": {"handoff": False, "max_threads": None, "idle_timeout": 10.0,
+                     "adaptive": False},
+        "ops": [["burst", [["sleep", 5], ["exit"]], [["bsub", 0]]],
+                ["map", {"n": 8, "pairs": 0, "timeout": None, "raise_at": None,
+                         "raise_kind": "ValueError", "sleep": 1, "buffersize": None,
+                         "take": 1, "hostile": None, "generator": False,
+                         "slow_input": False, "bad_input": None, "block": False,
+                         "lockstep": False, "exit_at": None, "left_early": True}]]},
 }
 
 
