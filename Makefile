@@ -172,8 +172,8 @@ macos-check: wheel-tools
 # Random programs run on the stdlib's executor and ours (CI runs a few per version).
 FUZZ_EXAMPLES ?= 2000
 fuzz: venv-$(PY)
-	cd tests && GOTHREADS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ../$(call VENV,$(PY))/bin/python \
-	    -m pytest -q -p no:cacheprovider test_differential.py
+	cd tests && GOTHREADS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) GOTHREADS_FUZZ_SEED=random \
+	    ../$(call VENV,$(PY))/bin/python -m pytest -q -p no:cacheprovider test_differential.py
 
 # Mutation testing of the harness: each mutant of tools/mutants_catalog.py built in a copy
 # of this tree, the harness run against it (the default python; builds nothing here).
