@@ -45,6 +45,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gothreads  # noqa: E402
+from gothreads.scenarios import rss_kib  # noqa: E402
 
 BACKLOG = 2000
 SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256]
@@ -322,14 +323,6 @@ def bursts(quick: bool, say: Callable[[str], None]) -> Dict[str, Any]:
             f"the backlog drained (idle_timeout 1 s)")
     ex.shutdown(cancel_futures=True)
     return {"bursts": rows}
-
-
-def rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def bounded(seconds: float, say: Callable[[str], None]) -> Dict[str, Any]:
